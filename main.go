@@ -23,7 +23,8 @@ type command struct {
 
 // commands is the table of subcommands; each lives in its own cmd_*.go file.
 var commands = map[string]command{
-	"dev": {"run a local API server with the CRDs installed, until interrupted", runDev},
+	"dev":    {"run a local API server with the CRDs installed, until interrupted", runDev},
+	"passwd": {"read a password and print its argon2id hash", runPasswd},
 }
 
 // errUsage marks a command-line mistake; its message has been printed already.
@@ -51,7 +52,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err := cmd.run(ctx, args[1:], stdout, stderr); err != nil {
-		if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		if errors.Is(err, errUsage) {
 			return 2
 		}
 		fmt.Fprintf(stderr, "kubemail %s: %v\n", args[0], err)
@@ -86,7 +90,10 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 // parseFlags parses args and refuses stray positional arguments.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage // the flag package has printed what is wrong
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))

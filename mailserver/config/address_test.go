@@ -1,0 +1,86 @@
+package config
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCanonicalAddress(t *testing.T) {
+	cases := map[string]struct {
+		in, want, err string
+	}{
+		"a plain address is lower-cased":          {in: "Bob@Example.TEST", want: "bob@example.test"},
+		"atext specials are allowed":              {in: "a.b+tag!#$%&'*/=?^_`{|}~-x@example.test", want: "a.b+tag!#$%&'*/=?^_`{|}~-x@example.test"},
+		"a UTF-8 local part is allowed":           {in: "Jörg@example.test", want: "jörg@example.test"},
+		"an IDN domain becomes its A-label":       {in: "a@Bücher.Example", want: "a@xn--bcher-kva.example"},
+		"an A-label domain stays":                 {in: "a@xn--bcher-kva.example", want: "a@xn--bcher-kva.example"},
+		"a single-label domain is allowed":        {in: "root@localhost", want: "root@localhost"},
+		"no @ is refused":                         {in: "bob", err: "missing @"},
+		"an empty local part is refused":          {in: "@example.test", err: "empty local part"},
+		"an empty domain is refused":              {in: "bob@", err: "domain: empty"},
+		"a leading dot is refused":                {in: ".bob@example.test", err: "misplaced dot"},
+		"two dots in a row are refused":           {in: "b..ob@example.test", err: "misplaced dot"},
+		"a space is refused":                      {in: "b ob@example.test", err: `invalid character ' '`},
+		"a quoted local part is refused":          {in: `"bob"@example.test`, err: `invalid character '"'`},
+		"two @ are refused":                       {in: "a@b@example.test", err: `invalid character '@'`},
+		"a local part over 64 octets is refused":  {in: strings.Repeat("a", 65) + "@example.test", err: "longer than 64"},
+		"an address over 254 octets is refused":   {in: strings.Repeat("a", 64) + "@" + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 63) + ".example", err: "longer than 254"},
+		"invalid UTF-8 is refused":                {in: "a\xffb@example.test", err: "not valid UTF-8"},
+		"a C1 control is refused":                 {in: "a\u0085@example.test", err: "invalid character"},
+		"an underscore in the domain is refused":  {in: "a@ex_ample.test", err: `invalid character '_'`},
+		"a trailing dot is refused":               {in: "a@example.test.", err: "must not end with a dot"},
+		"an address literal is refused":           {in: "a@[192.0.2.1]", err: "address literals"},
+		"a numeric top-level label is refused":    {in: "a@192.0.2.1", err: "all digits"},
+		"a hyphen at a label's edge is refused":   {in: "a@-example.test", err: "hyphen"},
+		"a label over 63 characters is refused":   {in: "a@" + strings.Repeat("x", 64) + ".test", err: "longer than 63"},
+		"a bad punycode label is refused":         {in: "a@xn--zz.example", err: "not a valid internationalised domain name"},
+		"an empty label is refused":               {in: "a@example..test", err: "empty label"},
+		"a disallowed Unicode domain is refused":  {in: "a@exa\u2028mple.test", err: "not a valid internationalised"},
+		"a domain over 253 characters is refused": {in: "a@" + strings.Repeat("abcdefghi.", 26) + "test", err: "longer than 253"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := CanonicalAddress(tc.in)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("CanonicalAddress(%q) = %q, %v; want error containing %q", tc.in, got, err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("CanonicalAddress(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDurationJSON(t *testing.T) {
+	cases := map[string]struct {
+		in      string
+		want    time.Duration
+		invalid string
+	}{
+		"a duration string":           {in: `"1m30s"`, want: 90 * time.Second},
+		"null means absent":           {in: `null`},
+		"a number is refused":         {in: `30`, invalid: `30 is not a duration string like "30s"`},
+		"an unparsable string":        {in: `"soon"`, invalid: `"soon" is not a duration like "30s" or "10m"`},
+		"a long bad value is clipped": {in: `[` + strings.Repeat("1,", 50) + `1]`, invalid: `…`},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			var d Duration
+			if err := json.Unmarshal([]byte(tc.in), &d); err != nil {
+				t.Fatal(err)
+			}
+			if d.Duration != tc.want || !strings.Contains(d.invalid, tc.invalid) || (tc.invalid == "") != (d.invalid == "") {
+				t.Fatalf("got %v / %q, want %v / %q", d.Duration, d.invalid, tc.want, tc.invalid)
+			}
+		})
+	}
+	out, err := json.Marshal(Dur(90 * time.Second))
+	if err != nil || string(out) != `"1m30s"` {
+		t.Fatalf("Marshal = %s, %v", out, err)
+	}
+}

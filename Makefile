@@ -46,6 +46,10 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRDs and the operator's RBAC Role f
 generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods of the API types.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
+.PHONY: bundle
+bundle: manifests ## Generate the OLM bundle (bundle/) from the CRDs, RBAC and manager manifests.
+	go run ./hack/bundlegen --root .
+
 .PHONY: fmt
 fmt: ## Run gofmt over the code.
 	gofmt -l -w $$(git ls-files '*.go')
@@ -63,10 +67,10 @@ vulncheck: $(GOVULNCHECK) ## Check for known vulnerabilities against an offline 
 	db=$$(VULNDB_VERSION=$(VULNDB_VERSION) hack/vulndb.sh) && $(GOVULNCHECK) -db "file://$$db" ./...
 
 .PHONY: verify
-verify: generate manifests ## Regenerate everything and fail if the committed files differ, or gofmt/go vet complain.
-	@if [ -n "$$(git status --porcelain -- api config)" ]; then \
-		echo "generated files are out of date; run 'make generate manifests' and commit:"; \
-		git status --porcelain -- api config; git diff -- api config | head -50; exit 1; fi
+verify: generate manifests bundle ## Regenerate everything and fail if the committed files differ, or gofmt/go vet complain.
+	@if [ -n "$$(git status --porcelain -- api config bundle)" ]; then \
+		echo "generated files are out of date; run 'make generate manifests bundle' and commit:"; \
+		git status --porcelain -- api config bundle; git diff -- api config bundle | head -50; exit 1; fi
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then \
 		echo "gofmt would change: $$unformatted"; exit 1; fi
 	go vet ./...

@@ -185,3 +185,23 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestKustomizeRendersTheDefaultInstall checks `kubectl kustomize config/default`.
+func TestKustomizeRendersTheDefaultInstall(t *testing.T) {
+	kubectl := filepath.Join(devenv.AssetsDir(), "kubectl")
+	out, err := exec.Command(kubectl, "kustomize", filepath.Join("config", "default")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl kustomize config/default: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"kind: CustomResourceDefinition\nmetadata:\n  annotations:\n    controller-gen.kubebuilder.io/version: v0.23.0\n  labels:\n    app.kubernetes.io/part-of: kubemail\n  name: mailboxes.mail.kubemail.io",
+		"name: kubemail-system",
+		"name: kubemail-manager-role",
+		"name: kubemail-controller-manager\n  namespace: kubemail-system",
+		"image: kubemail/kubemail:latest",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the rendered install lacks %q", want)
+		}
+	}
+}

@@ -54,10 +54,10 @@ func TestPrinterColumnsAreServed(t *testing.T) {
 		columns  []string
 	}{
 		"MailServer shows hostname, readiness, replicas, domains and address": {"mailservers", []string{"Name", "Hostname", "Ready", "Replicas", "Domains", "Address", "Age"}},
-		"MailDomain shows domain, server, readiness, mailboxes, DNS and DKIM":  {"maildomains", []string{"Name", "Domain", "Server", "Ready", "Mailboxes", "DNS", "DKIM", "Age"}},
-		"Mailbox shows address, readiness, quota and usage":                    {"mailboxes", []string{"Name", "Address", "Ready", "Quota", "Used", "Age"}},
-		"MailAlias shows address, targets and readiness":                       {"mailaliases", []string{"Name", "Address", "Targets", "Ready", "Age"}},
-		"RelayPolicy shows server, mode and readiness":                         {"relaypolicies", []string{"Name", "Server", "Mode", "Ready", "Age"}},
+		"MailDomain shows domain, server, readiness, mailboxes, DNS and DKIM": {"maildomains", []string{"Name", "Domain", "Server", "Ready", "Mailboxes", "DNS", "DKIM", "Age"}},
+		"Mailbox shows address, readiness, quota and usage":                   {"mailboxes", []string{"Name", "Address", "Ready", "Quota", "Used", "Age"}},
+		"MailAlias shows address, targets and readiness":                      {"mailaliases", []string{"Name", "Address", "Targets", "Ready", "Age"}},
+		"RelayPolicy shows server, mode and readiness":                        {"relaypolicies", []string{"Name", "Server", "Mode", "Ready", "Age"}},
 	}
 	cfg := rest.CopyConfig(restConfig)
 	cfg.GroupVersion = nil

@@ -6,6 +6,6 @@ package v1alpha1
 // configuration rolls out. Its reasons are shared with Mailbox.
 
 const (
-	// ReasonAliasLoop: following the alias's targets through other aliases leads back to it.
+	// ReasonAliasLoop means following the alias's targets through other aliases leads back to it.
 	ReasonAliasLoop = "AliasLoop"
 )

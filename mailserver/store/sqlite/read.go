@@ -1,0 +1,268 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/kubemail/kubemail/mailserver/store"
+)
+
+// querier is what the read helpers need: the pool or a read transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+const statusColumns = `f.id, f.uidvalidity, f.uidnext, f.highestmodseq, f.messages, f.unseen, f.size`
+
+// readStatus looks up a folder's id and status; a missing folder is told
+// apart from a missing account.
+func readStatus(ctx context.Context, q querier, f store.FolderRef) (int64, store.FolderStatus, error) {
+	var id int64
+	var st store.FolderStatus
+	err := q.QueryRowContext(ctx, `SELECT `+statusColumns+`
+		FROM folders f JOIN accounts a ON a.id = f.account_id
+		WHERE a.address = ? AND f.name = ?`, f.Account, f.Folder).
+		Scan(statusDest(&id, &st)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, st, missing(ctx, q, f.Account)
+	}
+	if err != nil {
+		return 0, st, err
+	}
+	return id, st, nil
+}
+
+// statusDest returns the scan destinations of statusColumns. The typed
+// destinations make database/sql check the int64 columns' range.
+func statusDest(id *int64, st *store.FolderStatus) []any {
+	return []any{id, &st.UIDValidity, &st.UIDNext, &st.HighestModSeq, &st.Messages, &st.Unseen, &st.Size}
+}
+
+// missing returns ErrFolderNotFound, or ErrAccountNotFound when the
+// account does not exist either.
+func missing(ctx context.Context, q querier, account string) error {
+	var one int
+	err := q.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE address = ?`, account).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return store.ErrAccountNotFound
+	case err != nil:
+		return err
+	}
+	return store.ErrFolderNotFound
+}
+
+// FolderStatus implements store.FolderStore.
+func (s *Store) FolderStatus(ctx context.Context, f store.FolderRef) (store.FolderStatus, error) {
+	f = ref(f.Account, f.Folder)
+	if err := s.readable(); err != nil {
+		return store.FolderStatus{}, fmt.Errorf("reading status of %s: %w", f, err)
+	}
+	_, st, err := readStatus(ctx, s.rdb, f)
+	if err != nil {
+		return store.FolderStatus{}, fmt.Errorf("reading status of %s: %w", f, err)
+	}
+	return st, nil
+}
+
+// ListFolders implements store.FolderStore.
+func (s *Store) ListFolders(ctx context.Context, account string) ([]store.Folder, error) {
+	account = store.NormalizeAddress(account)
+	out, err := s.listFolders(ctx, account)
+	if err != nil {
+		return nil, fmt.Errorf("listing folders of %s: %w", account, err)
+	}
+	return out, nil
+}
+
+func (s *Store) listFolders(ctx context.Context, account string) ([]store.Folder, error) {
+	if err := s.readable(); err != nil {
+		return nil, err
+	}
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	rows, err := tx.QueryContext(ctx, `SELECT f.name, f.special_use, f.subscribed, `+statusColumns+`
+		FROM folders f JOIN accounts a ON a.id = f.account_id
+		WHERE a.address = ? ORDER BY f.name`, account)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Folder
+	for rows.Next() {
+		var fo store.Folder
+		var special string
+		var id int64
+		if err := rows.Scan(append([]any{&fo.Name, &special, &fo.Subscribed}, statusDest(&id, &fo.Status)...)...); err != nil {
+			return nil, err
+		}
+		fo.SpecialUse = store.SpecialUse(special)
+		out = append(out, fo)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		// No rows: an unknown account is an error, an account without
+		// folders is not.
+		if err := missing(ctx, tx, account); !errors.Is(err, store.ErrFolderNotFound) {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// ListMessages implements store.MessageStore. Status and listing come from
+// one read transaction, so they agree.
+func (s *Store) ListMessages(ctx context.Context, f store.FolderRef, opts store.ListOptions) (store.MessageList, error) {
+	f = ref(f.Account, f.Folder)
+	list, err := s.listMessages(ctx, f, opts)
+	if err != nil {
+		return store.MessageList{}, fmt.Errorf("listing messages of %s: %w", f, err)
+	}
+	return list, nil
+}
+
+func (s *Store) listMessages(ctx context.Context, f store.FolderRef, opts store.ListOptions) (store.MessageList, error) {
+	var list store.MessageList
+	if err := s.readable(); err != nil {
+		return list, err
+	}
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return list, err
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	id, st, err := readStatus(ctx, tx, f)
+	if err != nil {
+		return list, err
+	}
+	list.Status = st
+	lo, hi, ok := opts.UIDs.Bounds()
+	if !ok || st.Messages == 0 {
+		return list, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT meta FROM messages
+		WHERE folder_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid`,
+		id, lo, min(hi, st.UIDNext), opts.ChangedSince)
+	if err != nil {
+		return list, err
+	}
+	defer rows.Close()
+	list.Messages = make([]store.MessageMeta, 0, min(int(st.Messages), int(hi-lo)+1))
+	zones := zoneCache{}
+	single := len(opts.UIDs) == 1
+	var raw sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&raw); err != nil {
+			return list, err
+		}
+		m, err := decodeMeta(raw, zones)
+		if err != nil {
+			return list, err
+		}
+		if single || opts.UIDs.Contains(m.UID) {
+			list.Messages = append(list.Messages, m)
+		}
+	}
+	return list, rows.Err()
+}
+
+// Body implements store.MessageStore. The blob is scanned as sql.RawBytes:
+// modernc.org/sqlite hands each row a freshly allocated slice, so the body
+// is copied once, out of SQLite, and then owned by the caller
+// (TestBodyIsOwnedByCaller guards this).
+func (s *Store) Body(ctx context.Context, f store.FolderRef, uid store.UID) ([]byte, error) {
+	f = ref(f.Account, f.Folder)
+	body, err := s.body(ctx, f, uid)
+	if err != nil {
+		return nil, fmt.Errorf("reading body of UID %d in %s: %w", uid, f, err)
+	}
+	return body, nil
+}
+
+func (s *Store) body(ctx context.Context, f store.FolderRef, uid store.UID) ([]byte, error) {
+	if err := s.readable(); err != nil {
+		return nil, err
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT b.data FROM accounts a
+		JOIN folders f ON f.account_id = a.id
+		JOIN messages m ON m.folder_id = f.id
+		JOIN bodies b ON b.id = m.body_id
+		WHERE a.address = ? AND f.name = ? AND m.uid = ?`, f.Account, f.Folder, uid)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if _, _, err := readStatus(ctx, s.rdb, f); err != nil {
+			return nil, err
+		}
+		return nil, store.ErrMessageNotFound
+	}
+	var raw sql.RawBytes
+	if err := rows.Scan(&raw); err != nil {
+		return nil, err
+	}
+	body := []byte(raw)
+	if body == nil {
+		body = []byte{}
+	}
+	return body, rows.Close()
+}
+
+// Vanished implements store.MessageStore.
+func (s *Store) Vanished(ctx context.Context, f store.FolderRef, since store.ModSeq, uids store.UIDSet) ([]store.UID, error) {
+	f = ref(f.Account, f.Folder)
+	out, err := s.vanished(ctx, f, since, uids)
+	if err != nil {
+		return nil, fmt.Errorf("listing vanished UIDs of %s: %w", f, err)
+	}
+	return out, nil
+}
+
+func (s *Store) vanished(ctx context.Context, f store.FolderRef, since store.ModSeq, uids store.UIDSet) ([]store.UID, error) {
+	if err := s.readable(); err != nil {
+		return nil, err
+	}
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	id, _, err := readStatus(ctx, tx, f)
+	if err != nil {
+		return nil, err
+	}
+	lo, hi, ok := uids.Bounds()
+	if !ok {
+		return nil, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT uid FROM expunged
+		WHERE folder_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid`,
+		id, lo, hi, since)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.UID
+	for rows.Next() {
+		var u store.UID
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		if uids.Contains(u) {
+			out = append(out, u)
+		}
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,169 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kubemail/kubemail/mailserver/store"
+)
+
+// gate blocks the writer inside an op until release is closed, so that the
+// ops queued meanwhile are committed together in the next batch.
+func gate(t *testing.T, s *Store) (release func()) {
+	t.Helper()
+	entered, ch := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = s.do(context.Background(), func(*wtx) error {
+			close(entered)
+			<-ch
+			return nil
+		})
+	}()
+	<-entered
+	return func() { close(ch) }
+}
+
+func waitQueued(t *testing.T, s *Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.ops) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d ops queued, want %d", len(s.ops), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestABatchIsolatesFailingAndPanickingOps(t *testing.T) {
+	s := openTest(t, Options{})
+	defer s.Close()
+	ctx := t.Context()
+	if _, err := s.EnsureAccount(ctx, "a@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	f := store.FolderRef{Account: "a@example.org", Folder: store.Inbox}
+	release := gate(t, s)
+	errFail := errors.New("failing op")
+	var wg sync.WaitGroup
+	results := make([]error, 30)
+	for i := range results {
+		wg.Go(func() {
+			results[i] = s.do(ctx, func(tx *wtx) error {
+				row, err := tx.folder(f)
+				if err != nil {
+					return err
+				}
+				bodyID, err := tx.insertBody(fmt.Appendf(nil, "message %d", i))
+				if err != nil {
+					return err
+				}
+				if _, err := tx.addMessage(row, newMessage{size: 9, date: tx.now, bodyID: bodyID}, row.highestModSeq+1); err != nil {
+					return err
+				}
+				switch i % 3 {
+				case 1:
+					return errFail
+				case 2:
+					panic("op panics after writing")
+				}
+				return nil
+			})
+		})
+	}
+	waitQueued(t, s, len(results))
+	release()
+	wg.Wait()
+	for i, err := range results {
+		if want := i%3 == 0; want != (err == nil) || (i%3 == 1 && !errors.Is(err, errFail)) {
+			t.Errorf("op %d: %v", i, err)
+		}
+	}
+	list, err := s.ListMessages(ctx, f, store.ListOptions{UIDs: store.AllUIDs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Messages) != 10 {
+		t.Fatalf("%d messages stored, want the 10 of the successful ops", len(list.Messages))
+	}
+	for _, m := range list.Messages {
+		body, err := s.Body(ctx, f, m.UID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if _, err := fmt.Sscanf(string(body), "message %d", &n); err != nil || n%3 != 0 {
+			t.Fatalf("UID %d holds %q, from a failed op", m.UID, body)
+		}
+	}
+	s.Close()
+	checkInvariants(t, filepath.Dir(s.path))
+}
+
+func TestGroupCommitCommitsQueuedOpsInOneTransaction(t *testing.T) {
+	s := openTest(t, Options{})
+	defer s.Close()
+	ctx := t.Context()
+	if _, err := s.EnsureAccount(ctx, "a@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	release := gate(t, s)
+	before := s.batches.Load()
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for i := range 50 {
+		wg.Go(func() {
+			res, err := s.Deliver(ctx, store.Delivery{Body: fmt.Appendf(nil, "m%d", i), Targets: []store.DeliveryTarget{{Account: "a@example.org"}}})
+			if err == nil {
+				err = res[0].Err
+			}
+			errs <- err
+		})
+	}
+	waitQueued(t, s, 50)
+	release()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// before counts the gate's transaction, already started.
+	if n := s.batches.Load() - before; n != 1 {
+		t.Fatalf("the fifty deliveries took %d transactions, want 1", n)
+	}
+}
+
+func TestBatchesAreCappedByBytes(t *testing.T) {
+	s := openTest(t, Options{MaxBatchBytes: 3 << 20})
+	defer s.Close()
+	ctx := t.Context()
+	if _, err := s.EnsureAccount(ctx, "a@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	release := gate(t, s)
+	before := s.batches.Load()
+	body := bytes.Repeat([]byte("x"), 1<<20)
+	var wg sync.WaitGroup
+	for range 9 {
+		wg.Go(func() {
+			f := store.FolderRef{Account: "a@example.org", Folder: store.Inbox}
+			if _, err := s.Append(ctx, store.AppendRequest{Folder: f, Body: body}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	waitQueued(t, s, 9)
+	release()
+	wg.Wait()
+	// Three batches of three 1 MiB messages (before counts the gate's).
+	if n := s.batches.Load() - before; n != 3 {
+		t.Fatalf("nine 1 MiB appends took %d transactions, want 3", n)
+	}
+}

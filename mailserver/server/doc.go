@@ -1,0 +1,104 @@
+// Package server wires the bundled mail server together: configuration,
+// store, authentication, TLS, the protocol servers and their listeners,
+// the ops endpoint, reloads and shutdown. `kubemail server --config FILE`
+// is New followed by Run.
+//
+// # Start (Run)
+//
+//  1. New loads the configuration (config.Load); one that does not
+//     validate is refused with every field error, and nothing starts.
+//  2. The store opens at storage.path (store/sqlite; a relative path is
+//     relative to the working directory) and every configured mailbox gets
+//     its store account with the default folders (accounts.go).
+//  3. The TLS certificate source loads tls.certFile/tls.keyFile, or
+//     generates a self-signed ECDSA certificate for the hostname and logs
+//     that it did (certs.go). Every TLS listener shares one tls.Config
+//     (TLS 1.2 at least) whose GetCertificate reads an atomically swapped
+//     certificate, reloaded when the files change.
+//  4. The adapters are built (smtpadapter.go, pop3adapter.go):
+//     config + store → smtp.Directory, smtp.QuotaChecker, smtp.Deliverer;
+//     auth.Authenticator (throttle from limits.authFailureDelay and
+//     authFailureMaxDelay, passwords looked up in the served configuration)
+//     → smtp.Authenticator and pop3.Backend.
+//  5. The protocol servers are created in buildServices (services.go), the
+//     one place a protocol is registered: smtp (MX), submission,
+//     submissions, and one POP3 server for pop3 (STLS) and pop3s.
+//  6. Each listener address is bound and wrapped in a gate (gate.go): the
+//     PROXY protocol when the listener sets proxyProtocol (proxy.go), then
+//     the connection limits (limiter.go); refused clients get
+//     "421 4.7.0 …" (SMTP) or "-ERR [SYS/TEMP] …" (POP3) and are closed.
+//  7. The ops endpoint serves /healthz, /readyz and /metrics (ops.go,
+//     metrics.go); the configuration Watcher and the certificate poller
+//     start; each listener's address is logged; /readyz turns 200.
+//
+// # Delivery
+//
+// The smtp package resolves recipients through the Directory (the served
+// configuration's Resolve), checks quotas at RCPT (store.Usage against
+// config.QuotaBytes), and hands the message to Deliver, which makes one
+// store.Deliver call for every local account of every recipient, into
+// INBOX, with each account's quota. The 250 reply follows Deliver's return,
+// that is the store's durable commit. The store reports per target, while
+// SMTP needs all or nothing: when some targets fail, the copies stored for
+// the others are expunged again, and the client gets the quota reply
+// (smtp.OverQuotaError) or a temporary failure. The Deliver call is timed
+// into kubemail_store_commit_duration_seconds.
+//
+// # POP3
+//
+// A POP3 maildrop is the account's INBOX: List snapshots it with
+// store.ListMessages, unique ids are "<uidvalidity>.<uid>" (stable
+// forever: UIDs are never reused within a UIDVALIDITY, which is never
+// reused within the store), sizes are the stored CRLF sizes, and Commit
+// expunges exactly the deleted UIDs in one store transaction, after
+// checking that INBOX still has the snapshot's UIDVALIDITY.
+//
+// # PROXY protocol and limits
+//
+// On a listener with proxyProtocol: true, a peer in
+// proxyProtocol.trustedCIDRs must send a v1 or v2 header first (a
+// connection without one is closed); its source address is then the
+// client everywhere: limits, logs, Received headers, auth throttling. A
+// header from any other peer is refused with a protocol line and the
+// connection closed; such peers are otherwise served with their socket
+// address. maxConnections and maxConnectionsPerIP (IPv6 per /64) count
+// the connections of every protocol listener together.
+//
+// # Reload
+//
+// The Watcher stores each valid new file into a staging Holder; the
+// callback creates the accounts of new mailboxes and then serves the
+// configuration, so a new mailbox can log in as soon as it is served. A
+// file that does not validate is refused, its field errors logged, and the
+// previous configuration keeps serving. Mailboxes, passwords, aliases,
+// domains, quotas, trusted PROXY networks, connection limits and
+// certificate files take effect at once; listeners, hostname, storage and
+// the protocol limits need a restart, and a reload that changes them logs
+// a warning naming the fields (reload.go).
+//
+// # Shutdown
+//
+// When Run's context ends (SIGINT/SIGTERM in the command), /readyz turns
+// 503, the protocol servers stop accepting and Shutdown, letting sessions
+// finish for up to Options.ShutdownTimeout before closing them, and
+// the store is closed last, committing what its writer holds. A panic in
+// any of the server's goroutines is recovered, logged and counted
+// (kubemail_panics_total); one that stops a listener shuts the server
+// down, with Run returning the error.
+//
+// # Metrics (/metrics)
+//
+//	kubemail_connections{listener}                      open client connections
+//	kubemail_connections_refused_total{listener,reason} refused by a limit or the PROXY policy
+//	kubemail_sessions_total{listener}                   protocol sessions started
+//	kubemail_messages_accepted_total{listener}          messages stored (250)
+//	kubemail_messages_accepted_bytes_total{listener}    their size
+//	kubemail_messages_rejected_total{listener,reason}   SMTP refusals and failures (smtp.Reason)
+//	kubemail_auth_failures_total{listener,reason}       failed logins
+//	kubemail_store_commit_duration_seconds              delivery commit latency
+//	kubemail_config_reloads_total{result}               ok / failed
+//	kubemail_config_info{hash}                          1, labelled with the served configuration's hash
+//	kubemail_panics_total{component}                    panics recovered
+//
+// plus the Go runtime and process collectors.
+package server

@@ -1,0 +1,340 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kubemail/kubemail/mailserver/auth"
+	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/store"
+	"github.com/kubemail/kubemail/mailserver/store/sqlite"
+)
+
+// DefaultShutdownTimeout is how long Run waits for sessions to finish after
+// ctx is done before it closes the remaining connections. It is shorter
+// than Kubernetes' default termination grace period (30 s), so the store
+// is closed before the kubelet's SIGKILL. (go-smtp's Shutdown waits for
+// idle SMTP sessions too, so with a client idle between messages the
+// whole timeout is used.)
+const DefaultShutdownTimeout = 20 * time.Second
+
+// Options configure a Server.
+type Options struct {
+	// ConfigPath is the configuration file. Required.
+	ConfigPath string
+	// Logger receives the server's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// ShutdownTimeout bounds the graceful part of shutdown. Zero means
+	// DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// CertPollInterval is how often the TLS certificate files are checked
+	// for changes. Zero means DefaultCertPollInterval.
+	CertPollInterval time.Duration
+	// ProxyHeaderTimeout bounds the wait for a trusted peer's PROXY protocol
+	// header. Zero means DefaultProxyHeaderTimeout.
+	ProxyHeaderTimeout time.Duration
+	// ConfigDebounce is passed to the configuration Watcher; zero means
+	// config.DefaultDebounce.
+	ConfigDebounce time.Duration
+}
+
+// Server is the kubemail mail server. Create it with New and run it with Run.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	started *config.Config // the configuration loaded by New
+	metrics *metrics
+
+	// Set by Run.
+	store   store.Store
+	staging *config.Holder // what the Watcher stores into
+	serving *config.Holder // what the adapters read
+	certs   *certSource
+
+	ready     atomic.Bool
+	readyCh   chan struct{}
+	addrs     map[string]net.Addr // written before readyCh is closed
+	runCalled atomic.Bool
+}
+
+// New loads and validates the configuration; a configuration that does not
+// validate is refused with every field error. Nothing is opened or bound
+// until Run.
+func New(opts Options) (*Server, error) {
+	if opts.ConfigPath == "" {
+		return nil, errors.New("creating the mail server: a configuration file is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if opts.CertPollInterval <= 0 {
+		opts.CertPollInterval = DefaultCertPollInterval
+	}
+	cfg, err := config.Load(opts.ConfigPath)
+	if err != nil {
+		return nil, fmt.Errorf("refusing to start: %w", err)
+	}
+	if cfg.Storage.Driver != config.DriverSQLite {
+		return nil, fmt.Errorf("refusing to start: storage driver %q is not supported yet; use %q",
+			cfg.Storage.Driver, config.DriverSQLite)
+	}
+	return &Server{
+		opts:    opts,
+		log:     opts.Logger,
+		started: cfg,
+		metrics: newMetrics(),
+		readyCh: make(chan struct{}),
+	}, nil
+}
+
+// Ready is closed once every listener accepts connections.
+func (s *Server) Ready() <-chan struct{} { return s.readyCh }
+
+// Addr returns the address a listener ("smtp", "submission",
+// "submissions", "pop3", "pop3s", "ops") is bound to, once Ready is
+// closed; nil for a disabled listener.
+func (s *Server) Addr(name string) net.Addr {
+	select {
+	case <-s.readyCh:
+		return s.addrs[name]
+	default:
+		return nil
+	}
+}
+
+// Run serves until ctx is done, then shuts down gracefully: it stops
+// accepting, lets sessions finish for up to ShutdownTimeout, and closes the
+// store (which commits what is queued). It returns nil after a shutdown
+// asked for through ctx, or the error that stopped the server. Run may be
+// called once.
+func (s *Server) Run(ctx context.Context) error {
+	if s.runCalled.Swap(true) {
+		return errors.New("running the mail server: Run was called already")
+	}
+	cfg := s.started
+	s.log.Info("Starting the mail server", "config", s.opts.ConfigPath, "hash", cfg.Hash(), "hostname", cfg.Hostname)
+
+	st, err := sqlite.Open(cfg.Storage.Path, sqlite.Options{Logger: s.log.With("component", "store")}) //nolint:contextcheck // Open takes no context
+	if err != nil {
+		return fmt.Errorf("opening the store at %s: %w", cfg.Storage.Path, err)
+	}
+	s.store = st
+	defer func() {
+		if cerr := st.Close(); cerr != nil {
+			s.log.Error("Closing the store failed", "error", cerr)
+		} else {
+			s.log.Info("Store closed")
+		}
+	}()
+	if n, err := ensureAccounts(ctx, st, cfg); err != nil {
+		return fmt.Errorf("creating the store accounts of the configured mailboxes: %w", err)
+	} else if n > 0 {
+		s.log.Info("Created store accounts for configured mailboxes", "count", n)
+	}
+
+	s.staging, s.serving = config.NewHolder(cfg), config.NewHolder(cfg)
+	if s.certs, err = newCertSource(s.serving.Current, s.log.With("component", "tls")); err != nil {
+		return err
+	}
+	s.metrics.setConfigHash(cfg.Hash())
+
+	svcs, err := s.services(cfg)
+	if err != nil {
+		return err
+	}
+	gates, opsLn, err := s.listen(ctx, svcs)
+	if err != nil {
+		return err
+	}
+	return s.serve(ctx, svcs, gates, opsLn)
+}
+
+// services builds the adapters and the protocol servers.
+func (s *Server) services(cfg *config.Config) ([]service, error) {
+	throttle := auth.NewThrottle(auth.ThrottleOptions{
+		BaseDelay: cfg.Limits.AuthFailureDelay.Duration,
+		MaxDelay:  cfg.Limits.AuthFailureMaxDelay.Duration,
+	})
+	cache, err := auth.NewVerifyCache(auth.CacheOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("creating the password cache: %w", err)
+	}
+	a, err := auth.NewAuthenticator(auth.AuthenticatorOptions{
+		Lookup:    s.serving.LookupPassword,
+		Canonical: canonical,
+		Throttle:  throttle,
+		Cache:     cache,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the authenticator: %w", err)
+	}
+	return buildServices(wiring{
+		cfg:     cfg,
+		tls:     s.certs.tlsConfig(),
+		dir:     &directory{holder: s.serving, store: s.store, metrics: s.metrics, log: s.log.With("component", "delivery")},
+		auth:    authenticator{auth: a, log: s.log.With("component", "auth")},
+		store:   s.store,
+		metrics: s.metrics,
+		log:     s.log,
+	})
+}
+
+// listen binds every listener; on failure it closes those already bound.
+func (s *Server) listen(ctx context.Context, svcs []service) ([]*gate, net.Listener, error) {
+	var lc net.ListenConfig
+	limiter := newConnLimiter(func() (int, int) {
+		l := s.serving.Current().Limits
+		return l.MaxConnections, l.MaxConnectionsPerIP
+	})
+	tlsConf := s.certs.tlsConfig()
+	var gates []*gate
+	closeAll := func() {
+		for _, g := range gates {
+			_ = g.Close()
+			g.wait()
+		}
+	}
+	for _, svc := range svcs {
+		ln, err := lc.Listen(ctx, "tcp", svc.listener.Address)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("listening for %s on %s: %w", svc.name, svc.listener.Address, err)
+		}
+		o := gateOptions{
+			name: svc.name, ln: ln, proxy: svc.listener.ProxyProtocol, style: svc.style,
+			cfg: s.serving.Current, limiter: limiter, metrics: s.metrics,
+			log:           s.log.With("listener", svc.name),
+			headerTimeout: s.opts.ProxyHeaderTimeout,
+		}
+		if svc.implicitTLS {
+			o.tlsConfig = tlsConf
+		}
+		gates = append(gates, newGate(ctx, o))
+	}
+	var opsLn net.Listener
+	if ops := s.started.Listeners.Ops; ops.Enabled() {
+		var err error
+		if opsLn, err = lc.Listen(ctx, "tcp", ops.Address); err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("listening for ops on %s: %w", ops.Address, err)
+		}
+	}
+	return gates, opsLn, nil
+}
+
+// serve runs everything until ctx is done or a part fails, then shuts down.
+func (s *Server) serve(ctx context.Context, svcs []service, gates []*gate, opsLn net.Listener) error {
+	watcherLog := slog.New(reloadFailures{
+		Handler: s.log.Handler(),
+		inc:     func() { s.metrics.reloads.WithLabelValues("failed").Inc() },
+	}).With("component", "config")
+	watcher, err := config.NewWatcher(config.WatcherOptions{
+		Path: s.opts.ConfigPath, Holder: s.staging, Logger: watcherLog, Debounce: s.opts.ConfigDebounce,
+	})
+	if err != nil {
+		for _, g := range gates {
+			_ = g.Close()
+			g.wait()
+		}
+		if opsLn != nil {
+			_ = opsLn.Close()
+		}
+		return err
+	}
+
+	// The background work (config and certificate watchers) and the
+	// shutdown outlive ctx, which ends to start the shutdown.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var bgWG sync.WaitGroup
+	var stopping atomic.Bool
+	failed := make(chan error, len(svcs)+4)
+	run := func(wg *sync.WaitGroup, name string, f func() error) {
+		wg.Go(func() {
+			defer func() {
+				if v := recover(); v != nil {
+					s.metrics.panics.WithLabelValues(name).Inc()
+					s.log.Error("Panic", "component", name, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+					failed <- fmt.Errorf("%s panicked: %v", name, v)
+				}
+			}()
+			if err := f(); !stopping.Load() {
+				failed <- fmt.Errorf("%s stopped: %w", name, err)
+			}
+		})
+	}
+
+	var serveWG sync.WaitGroup
+	addrs := make(map[string]net.Addr, len(gates)+1)
+	for i, svc := range svcs {
+		g := gates[i]
+		addrs[svc.name] = g.Addr()
+		run(&serveWG, svc.name, func() error { return svc.serve(g) })
+	}
+	var ops *http.Server
+	if opsLn != nil {
+		ops = s.newOpsServer()
+		addrs["ops"] = opsLn.Addr()
+		run(&bgWG, "ops", func() error { return ops.Serve(opsLn) })
+	}
+
+	s.staging.OnChange(func(_, cfg *config.Config) { s.applyConfig(bg, cfg) })
+	s.serving.OnChange(s.onServed)
+	run(&bgWG, "config watcher", func() error { return watcher.Run(bg) })
+	run(&bgWG, "certificate watcher", func() error { s.certs.run(bg, s.opts.CertPollInterval); return nil })
+
+	s.addrs = addrs
+	for _, svc := range svcs {
+		s.log.Info("Listening", "listener", svc.name, "address", addrs[svc.name].String(), "proxyProtocol", svc.listener.ProxyProtocol)
+	}
+	if ops != nil {
+		s.log.Info("Listening", "listener", "ops", "address", addrs["ops"].String())
+	}
+	s.ready.Store(true)
+	close(s.readyCh)
+
+	var cause error
+	select {
+	case <-ctx.Done():
+		s.log.Info("Shutting down")
+	case cause = <-failed:
+		s.log.Error("Shutting down after a failure", "error", cause)
+	}
+	stopping.Store(true)
+	s.ready.Store(false)
+
+	shCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
+	defer cancel()
+	var shWG sync.WaitGroup
+	for _, svc := range svcs {
+		shWG.Go(func() {
+			if err := svc.shutdown(shCtx); err != nil {
+				s.log.Warn("Shutdown did not finish in time; connections were closed", "listener", svc.name, "error", err)
+			}
+		})
+	}
+	shWG.Wait()
+	for _, g := range gates {
+		_ = g.Close()
+		g.wait()
+	}
+	serveWG.Wait()
+	stopBG()
+	if ops != nil {
+		if err := ops.Shutdown(shCtx); err != nil {
+			_ = ops.Close()
+		}
+	}
+	bgWG.Wait()
+	return cause
+}

@@ -26,7 +26,6 @@ var commands = map[string]command{
 	"dev":    {"run a local API server with the CRDs installed, until interrupted", runDev},
 	"passwd": {"read a password and print its argon2id hash", runPasswd},
 	"server": {"run the mail server", runServer},
-
 }
 
 // errUsage marks a command-line mistake; its message has been printed already.

@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/kubemail/kubemail/mailserver/store"
@@ -127,41 +126,10 @@ func (p parsed) cost() int64 {
 	return n
 }
 
-// headerEnd returns the length of the message's header, including the
-// empty line that ends it (CRLF or a bare LF); a message without an empty
-// line is all header (RFC 5322 §2.1).
-func headerEnd(body []byte) int {
-	if len(body) > 0 && body[0] == '\n' {
-		return 1
-	}
-	if bytes.HasPrefix(body, []byte("\r\n")) {
-		return 2
-	}
-	for i := 0; i < len(body); {
-		j := bytes.IndexByte(body[i:], '\n')
-		if j < 0 {
-			return len(body)
-		}
-		i += j + 1 // start of the next line
-		switch {
-		case i < len(body) && body[i] == '\n':
-			return i + 1
-		case i+1 < len(body) && body[i] == '\r' && body[i+1] == '\n':
-			return i + 2
-		}
-	}
-	return len(body)
-}
-
-// parseEnvelope builds the ENVELOPE (RFC 9051 §7.5.2) from the header only.
-func parseEnvelope(body []byte) *imap.Envelope {
-	return imapserver.ExtractEnvelope(parseHeader(body))
-}
-
 // parseHeader parses the message's header; a malformed header yields what
 // could be read.
 func parseHeader(body []byte) textproto.Header {
-	hdr := body[:headerEnd(body)]
+	hdr := body[:store.HeaderLen(body)]
 	if !bytes.HasSuffix(hdr, []byte("\n\n")) && !bytes.HasSuffix(hdr, []byte("\n\r\n")) {
 		hdr = append(bytes.Clone(hdr), "\r\n\r\n"...)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -21,17 +22,53 @@ type fetched struct {
 	// flagsChanged: FETCH set \Seen, so FLAGS is sent even if not asked
 	// (RFC 9051 §6.4.5).
 	flagsChanged bool
-	// parsed is filled by prefetch; vanished means the body was gone.
+	// parsed and header are filled ahead of writing (prefetch,
+	// readHeaders) and dropped once written; vanished means the message
+	// was gone by then.
 	parsed   parsed
+	header   []byte
 	vanished bool
 }
 
+// fetchPlan is what a FETCH needs from the messages' bodies.
+type fetchPlan struct {
+	options *imap.FetchOptions
+	// sections: body data is written (BODY[...], BINARY[...], BINARY.SIZE).
+	sections bool
+	// headerOnly: every item needs at most the header (ENVELOPE and
+	// top-level BODY[HEADER], BODY[HEADER.FIELDS ...], RFC822.HEADER).
+	headerOnly bool
+}
+
+func newFetchPlan(options *imap.FetchOptions) *fetchPlan {
+	p := &fetchPlan{
+		options:  options,
+		sections: len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0,
+		headerOnly: options.BodyStructure == nil && len(options.BinarySection) == 0 &&
+			len(options.BinarySectionSize) == 0,
+	}
+	for _, bs := range options.BodySection {
+		if len(bs.Part) > 0 || bs.Specifier != imap.PartSpecifierHeader {
+			p.headerOnly = false
+		}
+	}
+	return p
+}
+
+// missing reports whether p lacks what the plan's ENVELOPE or
+// BODYSTRUCTURE needs.
+func (plan *fetchPlan) missing(p parsed) bool {
+	return (plan.options.Envelope && p.envelope == nil) || (plan.options.BodyStructure != nil && p.structure == nil)
+}
+
 // Fetch implements imapserver.Session (RFC 9051 §6.4.5, BINARY RFC 3516).
-// Metadata of all addressed messages comes from one store listing; bodies
-// are read one message at a time, and only when an item needs them: the
-// parsed ENVELOPE and BODYSTRUCTURE are kept in the server's parseCache.
-// Messages expunged by another session but not yet reported are skipped
-// (RFC 2180 §4.1.1).
+// Metadata of all addressed messages comes from one store listing. When
+// the items need at most the header, the headers are read and parsed by
+// other goroutines, batch by batch ahead of the responses, with one store
+// call per batch (store.HeaderReader, see fetchHeaders); otherwise bodies
+// are read one message at a time, and only when an item needs them. Parsed ENVELOPE and
+// BODYSTRUCTURE are kept in the server's parseCache. Messages expunged by
+// another session but not yet reported are skipped (RFC 2180 §4.1.1).
 func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) (err error) {
 	ctx := s.begin()
 	defer s.end("FETCH", &err)
@@ -44,36 +81,56 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			return err
 		}
 	}
+	defer s.batch(&err)()
+	plan := newFetchPlan(options)
+	if hr, ok := s.srv.opts.Store.(store.HeaderReader); ok && plan.headerOnly && (options.Envelope || plan.sections) {
+		return s.fetchHeaders(ctx, w, msgs, plan, hr)
+	}
 	for start := 0; start < len(msgs); start += fetchBatch {
 		batch := msgs[start:min(start+fetchBatch, len(msgs))]
-		if err := s.prefetch(ctx, batch, options); err != nil {
+		if err := s.prefetch(ctx, batch, plan); err != nil {
 			return err
 		}
-		for i := range batch {
-			if err := s.fetchOne(ctx, w, &batch[i], options); err != nil {
-				return err
-			}
+		if err := s.writeBatch(ctx, w, batch, plan); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
 // FETCH works through the messages in batches: the parsed data a batch
-// misses in the cache is read and parsed by a few goroutines, then the
-// batch's responses are written in order.
+// misses in the cache is read and parsed (bodies by fetchWorkers
+// goroutines, headers by one store call per batch, fetchReaders batches at
+// a time), then the batch's responses are written in order.
 const (
 	fetchBatch   = 256
 	fetchWorkers = 4 // the SQLite store has 4 read connections by default
+	fetchReaders = 2
+	fetchAhead   = 4
 )
+
+// writeBatch writes the responses of a batch and drops what was read for
+// them, so a FETCH of a large folder holds at most a few batches of parsed
+// data besides the cache.
+func (s *session) writeBatch(ctx context.Context, w *imapserver.FetchWriter, batch []fetched, plan *fetchPlan) error {
+	for i := range batch {
+		if err := s.fetchOne(ctx, w, &batch[i], plan); err != nil {
+			return err
+		}
+		batch[i].parsed, batch[i].header = parsed{}, nil
+	}
+	return nil
+}
 
 // prefetch fills msgs' parsed data (ENVELOPE, BODYSTRUCTURE) in parallel
 // when the items need no other body data; otherwise fetchOne reads each
 // body once anyway.
-func (s *session) prefetch(ctx context.Context, msgs []fetched, options *imap.FetchOptions) error {
+func (s *session) prefetch(ctx context.Context, msgs []fetched, plan *fetchPlan) error {
+	options := plan.options
 	if !options.Envelope && options.BodyStructure == nil {
 		return nil
 	}
-	if len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0 {
+	if plan.sections {
 		return nil
 	}
 	m := s.sel
@@ -81,7 +138,7 @@ func (s *session) prefetch(ctx context.Context, msgs []fetched, options *imap.Fe
 	for i := range msgs {
 		p := s.srv.cache.get(cacheKey{uidValidity: m.uidValidity, uid: msgs[i].uid})
 		msgs[i].parsed = p
-		if (options.Envelope && p.envelope == nil) || (options.BodyStructure != nil && p.structure == nil) {
+		if plan.missing(p) {
 			missing = append(missing, i)
 		}
 	}
@@ -97,22 +154,27 @@ func (s *session) prefetch(ctx context.Context, msgs []fetched, options *imap.Fe
 	for range min(fetchWorkers, len(missing)) {
 		wg.Add(1)
 		go func() {
-			defer wg.Done()
+			var err error
+			defer func() {
+				mu.Lock()
+				ferr = firstErr(ferr, err)
+				mu.Unlock()
+				wg.Done()
+			}()
+			defer s.recoverWorker(&err)
 			for {
 				k := int(next.Add(1)) - 1
 				if k >= len(missing) {
 					return
 				}
 				f := &msgs[missing[k]]
-				body, err := s.srv.opts.Store.Body(ctx, m.ref, f.uid)
+				var body []byte
+				body, err = s.srv.opts.Store.Body(ctx, m.ref, f.uid)
 				if errors.Is(err, store.ErrMessageNotFound) {
-					f.vanished = true
+					f.vanished, err = true, nil
 					continue
 				}
 				if err != nil {
-					mu.Lock()
-					ferr = firstErr(ferr, err)
-					mu.Unlock()
 					return
 				}
 				f.parsed = s.parse(cacheKey{uidValidity: m.uidValidity, uid: f.uid}, f.parsed, body, options)
@@ -121,6 +183,17 @@ func (s *session) prefetch(ctx context.Context, msgs []fetched, options *imap.Fe
 	}
 	wg.Wait()
 	return ferr
+}
+
+// recoverWorker, deferred in a goroutine working for a command, turns a
+// panic into NO [SERVERBUG] for the command, logged and counted as end does
+// for the command's own goroutine.
+func (s *session) recoverWorker(errp *error) {
+	if v := recover(); v != nil {
+		s.log.Error("IMAP command worker panicked", "panic", v, "stack", string(debug.Stack()))
+		s.srv.obs.Panicked(s.info, v)
+		*errp = errServerBug
+	}
 }
 
 // parse completes p from body as options need and caches what it parsed.
@@ -217,19 +290,21 @@ func (s *session) markSeen(ctx context.Context, msgs []fetched) error {
 
 // fetchOne writes one FETCH response. Everything that can fail is read
 // before the response starts, since a started response must be finished.
-func (s *session) fetchOne(ctx context.Context, w *imapserver.FetchWriter, f *fetched, options *imap.FetchOptions) error {
+// The body is read here unless what was read ahead is enough: the parsed
+// data, and the header when the plan is header-only.
+func (s *session) fetchOne(ctx context.Context, w *imapserver.FetchWriter, f *fetched, plan *fetchPlan) error {
 	m := s.sel
+	options := plan.options
 	if f.vanished {
 		return nil // expunged since the listing
 	}
 	key := cacheKey{uidValidity: m.uidValidity, uid: f.uid}
 	p := f.parsed
-	if (options.Envelope && p.envelope == nil) || (options.BodyStructure != nil && p.structure == nil) {
+	if plan.missing(p) {
 		p = s.srv.cache.get(key)
 	}
-	needBody := len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
-	var body []byte
-	if needBody || (options.Envelope && p.envelope == nil) || (options.BodyStructure != nil && p.structure == nil) {
+	body := f.header
+	if (plan.sections && body == nil) || plan.missing(p) {
 		var err error
 		body, err = s.srv.opts.Store.Body(ctx, m.ref, f.uid)
 		if errors.Is(err, store.ErrMessageNotFound) {

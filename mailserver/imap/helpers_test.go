@@ -61,6 +61,7 @@ type faultStore struct {
 	Store
 	mu          sync.Mutex
 	listFolders func() error
+	headers     func() error
 }
 
 func (f *faultStore) ListFolders(ctx context.Context, account string) ([]store.Folder, error) {
@@ -73,6 +74,26 @@ func (f *faultStore) ListFolders(ctx context.Context, account string) ([]store.F
 		}
 	}
 	return f.Store.ListFolders(ctx, account)
+}
+
+// Headers passes the store's store.HeaderReader through, so the server
+// finds it as it does on a real store, after its hook.
+func (f *faultStore) Headers(ctx context.Context, ref store.FolderRef, uids store.UIDSet, fn func(store.UID, []byte) error) error {
+	f.mu.Lock()
+	hook := f.headers
+	f.mu.Unlock()
+	if hook != nil {
+		if err := hook(); err != nil {
+			return err
+		}
+	}
+	return f.Store.(store.HeaderReader).Headers(ctx, ref, uids, fn)
+}
+
+func (f *faultStore) setHeaders(hook func() error) {
+	f.mu.Lock()
+	f.headers = hook
+	f.mu.Unlock()
 }
 
 func (f *faultStore) setListFolders(hook func() error) {

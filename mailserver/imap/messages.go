@@ -62,6 +62,7 @@ func (s *session) Append(name string, r imap.LiteralReader, options *imap.Append
 func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, _ *imap.StoreOptions) (err error) {
 	ctx := s.begin()
 	defer s.end("STORE", &err)
+	defer s.batch(&err)()
 	m := s.sel
 	if m.readOnly {
 		return errReadOnly
@@ -129,6 +130,7 @@ func (s *session) Copy(numSet imap.NumSet, dest string) (_ *imap.CopyData, err e
 func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) (err error) {
 	ctx := s.begin()
 	defer s.end("MOVE", &err)
+	defer s.batch(&err)()
 	m := s.sel
 	if m.readOnly {
 		return errReadOnly
@@ -184,6 +186,7 @@ func copyData(res store.CopyResult) *imap.CopyData {
 func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) (err error) {
 	ctx := s.begin()
 	defer s.end("EXPUNGE", &err)
+	defer s.batch(&err)()
 	m := s.sel
 	if m.readOnly {
 		if uids != nil {

@@ -6,6 +6,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/kubemail/kubemail/mailserver/store"
 )
 
 // bodySection returns a BODY[section]<partial> of a message (RFC 9051
@@ -17,7 +19,7 @@ func bodySection(body []byte, item *imap.FetchItemBodySection) []byte {
 	if len(item.Part) > 0 {
 		return imapserver.ExtractBodySection(bytes.NewReader(body), item)
 	}
-	end := headerEnd(body)
+	end := store.HeaderLen(body)
 	var out []byte
 	switch item.Specifier {
 	case imap.PartSpecifierNone:

@@ -106,6 +106,7 @@ func (s *session) unselect() {
 func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) (err error) {
 	s.mu.Lock()
 	defer s.end("POLL", &err)
+	defer s.batch(&err)()
 	return s.sync(w, allowExpunge)
 }
 

@@ -107,11 +107,16 @@ func New(opts Options) (*Server, error) {
 // unless Options.AllowInsecureAuth. It returns ErrServerClosed after Close
 // or Shutdown, or the listener's error.
 func (srv *Server) Serve(l net.Listener) error {
+	return srv.serve(l, batchListener{l})
+}
+
+// serve runs the library on the listener wrapping l, which Close closes.
+func (srv *Server) serve(l, wrapped net.Listener) error {
 	if !srv.trackListener(l) {
 		return ErrServerClosed
 	}
 	defer srv.untrackListener(l)
-	err := srv.lib.Serve(l)
+	err := srv.lib.Serve(wrapped)
 	if srv.closing.Load() || err == nil {
 		return ErrServerClosed
 	}
@@ -124,7 +129,7 @@ func (srv *Server) ServeTLS(l net.Listener) error {
 	if srv.opts.TLSConfig == nil {
 		return errors.New("imap: ServeTLS needs Options.TLSConfig")
 	}
-	return srv.Serve(tlsListener{Listener: l, config: srv.opts.TLSConfig})
+	return srv.serve(l, tlsListener{Listener: batchListener{l}, config: srv.opts.TLSConfig})
 }
 
 // tlsListener wraps accepted connections in TLS; the handshake runs in the

@@ -37,6 +37,7 @@ var (
 type session struct {
 	srv  *Server
 	conn *imapserver.Conn
+	out  *batchConn // under the library's connection; nil-safe
 	info ConnInfo
 	log  *slog.Logger
 	ip   netip.Addr
@@ -58,6 +59,7 @@ func (srv *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imaps
 	s := &session{
 		srv:  srv,
 		conn: conn,
+		out:  batchConnOf(nc),
 		info: ConnInfo{ID: srv.newConnID(), RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr()},
 		ip:   remoteIP(nc.RemoteAddr()),
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/emersion/go-message/charset"
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
+
+	"github.com/kubemail/kubemail/mailserver/store"
 )
 
 // maxSearchText bounds the decoded text of one message that SEARCH BODY
@@ -116,7 +118,7 @@ func decodedText(body []byte) string {
 	var sb strings.Builder
 	e, _ := gomessage.Read(bytes.NewReader(body))
 	if e == nil { // not even a header: search the raw text
-		return string(body[headerEnd(body):])
+		return string(body[store.HeaderLen(body):])
 	}
 	_ = e.Walk(func(_ []int, part *gomessage.Entity, _ error) error {
 		mt, _, _ := part.Header.ContentType()

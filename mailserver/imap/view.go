@@ -202,8 +202,13 @@ func num32[T int | int64](n T) uint32 {
 	return uint32(min(max(n, 0), math.MaxUint32))
 }
 
-// flagList converts store flags to the library's.
+// flagList converts store flags to the library's. Lists of system flags
+// only, what nearly every message has, are shared: the library only reads
+// them.
 func flagList(f store.Flags) []imap.Flag {
+	if len(f.Keywords) == 0 && f.System&^store.AllSystemFlags == 0 {
+		return systemFlagLists[f.System]
+	}
 	names := f.Strings()
 	out := make([]imap.Flag, len(names))
 	for i, n := range names {
@@ -225,3 +230,16 @@ func parseFlags(flags []imap.Flag) (store.Flags, error) {
 	}
 	return f, nil
 }
+
+// systemFlagLists holds flagList's answer for every combination of system
+// flags.
+var systemFlagLists = func() (lists [store.AllSystemFlags + 1][]imap.Flag) {
+	for sys := range lists {
+		names := store.Flags{System: store.SystemFlags(sys)}.Strings()
+		lists[sys] = make([]imap.Flag, len(names))
+		for i, n := range names {
+			lists[sys][i] = imap.Flag(n)
+		}
+	}
+	return lists
+}()

@@ -9,25 +9,16 @@ import (
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
-// querier is what the read helpers need: the pool or a read transaction.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 const statusColumns = `f.id, f.uidvalidity, f.uidnext, f.highestmodseq, f.messages, f.unseen, f.size`
 
-// readStatus looks up a folder's id and status; a missing folder is told
-// apart from a missing account.
-func readStatus(ctx context.Context, q querier, f store.FolderRef) (int64, store.FolderStatus, error) {
+// readStatus looks up a folder's id and status, in tx or, when tx is nil,
+// on the pool; a missing folder is told apart from a missing account.
+func (r *readStmts) readStatus(ctx context.Context, tx *sql.Tx, f store.FolderRef) (int64, store.FolderStatus, error) {
 	var id int64
 	var st store.FolderStatus
-	err := q.QueryRowContext(ctx, `SELECT `+statusColumns+`
-		FROM folders f JOIN accounts a ON a.id = f.account_id
-		WHERE a.address = ? AND f.name = ?`, f.Account, f.Folder).
-		Scan(statusDest(&id, &st)...)
+	err := in(ctx, tx, r.status).QueryRowContext(ctx, f.Account, f.Folder).Scan(statusDest(&id, &st)...)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, st, missing(ctx, q, f.Account)
+		return 0, st, r.missing(ctx, tx, f.Account)
 	}
 	if err != nil {
 		return 0, st, err
@@ -43,9 +34,9 @@ func statusDest(id *int64, st *store.FolderStatus) []any {
 
 // missing returns ErrFolderNotFound, or ErrAccountNotFound when the
 // account does not exist either.
-func missing(ctx context.Context, q querier, account string) error {
+func (r *readStmts) missing(ctx context.Context, tx *sql.Tx, account string) error {
 	var one int
-	err := q.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE address = ?`, account).Scan(&one)
+	err := in(ctx, tx, r.account).QueryRowContext(ctx, account).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return store.ErrAccountNotFound
@@ -61,7 +52,7 @@ func (s *Store) FolderStatus(ctx context.Context, f store.FolderRef) (store.Fold
 	if err := s.readable(); err != nil {
 		return store.FolderStatus{}, fmt.Errorf("reading status of %s: %w", f, err)
 	}
-	_, st, err := readStatus(ctx, s.rdb, f)
+	_, st, err := s.r.readStatus(ctx, nil, f)
 	if err != nil {
 		return store.FolderStatus{}, fmt.Errorf("reading status of %s: %w", f, err)
 	}
@@ -87,9 +78,7 @@ func (s *Store) listFolders(ctx context.Context, account string) ([]store.Folder
 		return nil, err
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
-	rows, err := tx.QueryContext(ctx, `SELECT f.name, f.special_use, f.subscribed, `+statusColumns+`
-		FROM folders f JOIN accounts a ON a.id = f.account_id
-		WHERE a.address = ? ORDER BY f.name`, account)
+	rows, err := in(ctx, tx, s.r.folders).QueryContext(ctx, account)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +100,7 @@ func (s *Store) listFolders(ctx context.Context, account string) ([]store.Folder
 	if len(out) == 0 {
 		// No rows: an unknown account is an error, an account without
 		// folders is not.
-		if err := missing(ctx, tx, account); !errors.Is(err, store.ErrFolderNotFound) {
+		if err := s.r.missing(ctx, tx, account); !errors.Is(err, store.ErrFolderNotFound) {
 			return nil, err
 		}
 	}
@@ -139,7 +128,7 @@ func (s *Store) listMessages(ctx context.Context, f store.FolderRef, opts store.
 		return list, err
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
-	id, st, err := readStatus(ctx, tx, f)
+	id, st, err := s.r.readStatus(ctx, tx, f)
 	if err != nil {
 		return list, err
 	}
@@ -148,9 +137,7 @@ func (s *Store) listMessages(ctx context.Context, f store.FolderRef, opts store.
 	if !ok || st.Messages == 0 {
 		return list, nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT meta FROM messages
-		WHERE folder_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid`,
-		id, lo, min(hi, st.UIDNext), opts.ChangedSince)
+	rows, err := in(ctx, tx, s.r.list).QueryContext(ctx, id, lo, min(hi, st.UIDNext), opts.ChangedSince)
 	if err != nil {
 		return list, err
 	}
@@ -174,7 +161,8 @@ func (s *Store) listMessages(ctx context.Context, f store.FolderRef, opts store.
 	return list, rows.Err()
 }
 
-// Body implements store.MessageStore. The blob is scanned as sql.RawBytes:
+// Body implements store.MessageStore with one prepared statement. The blob
+// is scanned as sql.RawBytes:
 // modernc.org/sqlite hands each row a freshly allocated slice, so the body
 // is copied once, out of SQLite, and then owned by the caller
 // (TestBodyIsOwnedByCaller guards this).
@@ -191,11 +179,7 @@ func (s *Store) body(ctx context.Context, f store.FolderRef, uid store.UID) ([]b
 	if err := s.readable(); err != nil {
 		return nil, err
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT b.data FROM accounts a
-		JOIN folders f ON f.account_id = a.id
-		JOIN messages m ON m.folder_id = f.id
-		JOIN bodies b ON b.id = m.body_id
-		WHERE a.address = ? AND f.name = ? AND m.uid = ?`, f.Account, f.Folder, uid)
+	rows, err := s.r.body.QueryContext(ctx, f.Account, f.Folder, uid)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +188,7 @@ func (s *Store) body(ctx context.Context, f store.FolderRef, uid store.UID) ([]b
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-		if _, _, err := readStatus(ctx, s.rdb, f); err != nil {
+		if _, _, err := s.r.readStatus(ctx, nil, f); err != nil {
 			return nil, err
 		}
 		return nil, store.ErrMessageNotFound
@@ -239,7 +223,7 @@ func (s *Store) vanished(ctx context.Context, f store.FolderRef, since store.Mod
 		return nil, err
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
-	id, _, err := readStatus(ctx, tx, f)
+	id, _, err := s.r.readStatus(ctx, tx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -247,9 +231,7 @@ func (s *Store) vanished(ctx context.Context, f store.FolderRef, since store.Mod
 	if !ok {
 		return nil, nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT uid FROM expunged
-		WHERE folder_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid`,
-		id, lo, hi, since)
+	rows, err := in(ctx, tx, s.r.vanished).QueryContext(ctx, id, lo, hi, since)
 	if err != nil {
 		return nil, err
 	}

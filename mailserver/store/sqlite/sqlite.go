@@ -71,6 +71,7 @@ type Store struct {
 	wconn *sql.Conn
 	w     *writeStmts
 	rdb   *sql.DB // read-only pool
+	r     *readStmts
 
 	maxBatch      int
 	maxBatchBytes int64
@@ -172,6 +173,9 @@ func (s *Store) open(path string, busy time.Duration, readConns int) error {
 	if err := s.rdb.PingContext(ctx); err != nil {
 		return fmt.Errorf("opening database readers: %w", err)
 	}
+	if s.r, err = prepareReadStmts(ctx, s.rdb); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -205,6 +209,9 @@ func (s *Store) closeDBs() error {
 	}
 	if s.wdb != nil {
 		errs = append(errs, s.wdb.Close())
+	}
+	if s.r != nil {
+		errs = append(errs, s.r.close())
 	}
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())

@@ -83,3 +83,77 @@ func (w *writeStmts) close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// readStmts are the read pool's prepared statements. database/sql prepares
+// a statement on each read connection at its first use there and keeps it,
+// so a read never parses SQL again: with modernc.org/sqlite, preparing costs
+// more than running a one-row query.
+type readStmts struct {
+	status   *sql.Stmt // a folder's id and status by account address and name
+	account  *sql.Stmt // whether an account exists
+	folders  *sql.Stmt // an account's folders with their status
+	list     *sql.Stmt // message metadata of a UID range
+	body     *sql.Stmt // one body by account, folder and UID
+	headers  *sql.Stmt // UIDs with a bounded prefix of their bodies
+	fullBody *sql.Stmt // one body by folder id and UID
+	vanished *sql.Stmt // tombstones of a UID range
+}
+
+func prepareReadStmts(ctx context.Context, db *sql.DB) (*readStmts, error) {
+	r := &readStmts{}
+	list := []struct {
+		dst   **sql.Stmt
+		query string
+	}{
+		{&r.status, `SELECT ` + statusColumns + `
+			FROM folders f JOIN accounts a ON a.id = f.account_id
+			WHERE a.address = ? AND f.name = ?`},
+		{&r.account, `SELECT 1 FROM accounts WHERE address = ?`},
+		{&r.folders, `SELECT f.name, f.special_use, f.subscribed, ` + statusColumns + `
+			FROM folders f JOIN accounts a ON a.id = f.account_id
+			WHERE a.address = ? ORDER BY f.name`},
+		{&r.list, `SELECT meta FROM messages
+			WHERE folder_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid`},
+		{&r.body, `SELECT b.data FROM accounts a
+			JOIN folders f ON f.account_id = a.id
+			JOIN messages m ON m.folder_id = f.id
+			JOIN bodies b ON b.id = m.body_id
+			WHERE a.address = ? AND f.name = ? AND m.uid = ?`},
+		// substr of a BLOB counts bytes.
+		{&r.headers, `SELECT m.uid, substr(b.data, 1, ?) FROM messages m
+			JOIN bodies b ON b.id = m.body_id
+			WHERE m.folder_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid`},
+		{&r.fullBody, `SELECT b.data FROM messages m JOIN bodies b ON b.id = m.body_id
+			WHERE m.folder_id = ? AND m.uid = ?`},
+		{&r.vanished, `SELECT uid FROM expunged
+			WHERE folder_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid`},
+	}
+	for _, p := range list {
+		st, err := db.PrepareContext(ctx, p.query)
+		if err != nil {
+			_ = r.close()
+			return nil, fmt.Errorf("preparing %q: %w", p.query, err)
+		}
+		*p.dst = st
+	}
+	return r, nil
+}
+
+func (r *readStmts) close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{r.status, r.account, r.folders, r.list, r.body, r.headers, r.fullBody, r.vanished} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// in returns st to run in tx, or on the pool when tx is nil. A statement
+// already prepared on the transaction's connection is reused.
+func in(ctx context.Context, tx *sql.Tx, st *sql.Stmt) *sql.Stmt {
+	if tx == nil {
+		return st
+	}
+	return tx.StmtContext(ctx, st)
+}

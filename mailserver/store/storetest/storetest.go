@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore Factory) {
 		"rename":        renameTests,
 		"messages":      messageTests,
 		"flags":         flagTests,
+		"headers":       headerTests,
 		"expunge":       expungeTests,
 		"copy and move": copyTests,
 		"notifications": notifyTests,

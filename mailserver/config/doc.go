@@ -29,6 +29,18 @@
 //	aliases:
 //	- address: postmaster@example.com
 //	  targets: [admin@example.com]
+//	outbound: {expiry: 120h, delayNotice: 4h, retrySchedule: [5m, 15m, 30m, 1h, 2h, 4h, 8h]}
+//	relay:
+//	  routes:
+//	  - domain: "*"
+//	    smarthost: {host: smtp.provider.net, port: 587, tls: starttls-required, credentialsFile: /etc/kubemail/relay}
+//	  allowedNetworks: [10.42.0.0/16]
+//	  rateLimits: [{sender: "*", recipientsPerHour: 500}]
+//
+// The outbound and relay sections (outbound.go) are optional: absent, mail
+// leaves by direct MX delivery with the defaults of [OutboundPolicy], and
+// only authenticated clients may relay. listeners.admin (loopback only)
+// serves the queue's admin API for `kubemail queue`.
 //
 // Decoding is strict: unknown or duplicate fields are errors, so a typo does
 // not silently turn a setting off. [Parse] and [Load] then apply defaults

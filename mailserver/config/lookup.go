@@ -78,6 +78,7 @@ func compile(c *Config) (*index, []FieldError) {
 	for _, s := range c.ProxyProtocol.TrustedCIDRs {
 		idx.trusted = append(idx.trusted, netip.MustParsePrefix(s)) // validated
 	}
+	idx.out = compileOutbound(c)
 
 	var errs []FieldError
 	cycles := map[string]bool{} // each loop is reported once, where first met

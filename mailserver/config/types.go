@@ -36,6 +36,10 @@ type Config struct {
 	Mailboxes []Mailbox `json:"mailboxes,omitempty"`
 	// Aliases are addresses that deliver to other addresses.
 	Aliases []Alias `json:"aliases,omitempty"`
+	// Outbound configures delivery to other servers (outbound.go).
+	Outbound Outbound `json:"outbound,omitzero"`
+	// Relay routes outbound mail and says who may relay (outbound.go).
+	Relay Relay `json:"relay,omitzero"`
 
 	idx  *index // compiled look-up tables; nil unless built by New/Parse/Load
 	hash string // content hash, set with idx
@@ -60,6 +64,10 @@ type Listeners struct {
 	POP3S Listener `json:"pop3s"`
 	// Ops serves health checks and metrics over HTTP.
 	Ops Listener `json:"ops"`
+	// Admin serves the outbound queue's admin API over HTTP (kubemail
+	// queue); it has no authentication, so it must be a loopback address.
+	// Disabled by default.
+	Admin Listener `json:"admin,omitzero"`
 }
 
 // Listener is one listening socket.
@@ -207,4 +215,5 @@ type index struct {
 	aliases   map[string]*Alias
 	senders   map[string]map[string]bool // account → aliases it may send as
 	trusted   []netip.Prefix
+	out       *outboundIndex
 }

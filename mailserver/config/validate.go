@@ -38,6 +38,7 @@ func (v *validator) validate(c *Config) {
 		c.Hostname = h
 	}
 	v.listeners(c)
+	v.adminListener(c.Listeners.Admin)
 	v.tls(c.TLS)
 	v.storage(c.Storage)
 	v.limits(c.Limits)
@@ -53,6 +54,8 @@ func (v *validator) validate(c *Config) {
 	for i := range c.Aliases {
 		v.alias(fmt.Sprintf("aliases[%d]", i), &c.Aliases[i])
 	}
+	v.outbound(&c.Outbound)
+	v.relay(&c.Relay)
 }
 
 // namedListener is a listener and its field name.
@@ -66,6 +69,7 @@ func listenerFields(l *Listeners) []namedListener {
 	return []namedListener{
 		{"smtp", &l.SMTP}, {"submission", &l.Submission}, {"submissions", &l.Submissions},
 		{"imap", &l.IMAP}, {"imaps", &l.IMAPS}, {"pop3", &l.POP3}, {"pop3s", &l.POP3S}, {"ops", &l.Ops},
+		{"admin", &l.Admin},
 	}
 }
 

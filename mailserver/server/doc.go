@@ -15,8 +15,11 @@
 //     that it did (certs.go). Every TLS listener shares one tls.Config
 //     (TLS 1.2 at least) whose GetCertificate reads an atomically swapped
 //     certificate, reloaded when the files change.
-//  4. The adapters are built (smtpadapter.go, pop3adapter.go):
-//     config + store → smtp.Directory, smtp.QuotaChecker, smtp.Deliverer;
+//  4. The adapters are built (smtpadapter.go, pop3adapter.go, outbound.go):
+//     config + store → smtp.Directory, smtp.QuotaChecker; the outbound
+//     side (package queue) → the Intake as smtp.Deliverer and smtp.Relayer,
+//     the queue workers, msgauth.Checker for the MX listener, the DNS
+//     resolver (outbound.resolver, else /etc/resolv.conf);
 //     auth.Authenticator (throttle from limits.authFailureDelay and
 //     authFailureMaxDelay, passwords looked up in the served configuration)
 //     → smtp.Authenticator and pop3.Backend.
@@ -28,21 +31,25 @@
 //     the connection limits (limiter.go); refused clients get
 //     "421 4.7.0 …" (SMTP) or "-ERR [SYS/TEMP] …" (POP3) and are closed.
 //  7. The ops endpoint serves /healthz, /readyz and /metrics (ops.go,
-//     metrics.go); the configuration Watcher and the certificate poller
-//     start; each listener's address is logged; /readyz turns 200.
+//     metrics.go); the admin endpoint, when listeners.admin is set (loopback
+//     only), serves the queue's admin API for `kubemail queue`; the queue
+//     workers, the configuration Watcher and the certificate poller start;
+//     each listener's address is logged; /readyz turns 200.
 //
 // # Delivery
 //
 // The smtp package resolves recipients through the Directory (the served
 // configuration's Resolve), checks quotas at RCPT (store.Usage against
-// config.QuotaBytes), and hands the message to Deliver, which makes one
-// store.Deliver call for every local account of every recipient, into
-// INBOX, with each account's quota. The 250 reply follows Deliver's return,
-// that is the store's durable commit. The store reports per target, while
-// SMTP needs all or nothing: when some targets fail, the copies stored for
-// the others are expunged again, and the client gets the quota reply
-// (smtp.OverQuotaError) or a temporary failure. The Deliver call is timed
-// into kubemail_store_commit_duration_seconds.
+// config.QuotaBytes), and hands the message to the queue's Intake, which
+// makes one store.Queue.Submit call: a copy for every local account of
+// every recipient (INBOX, with each account's quota) and a queue entry for
+// the remote recipients (relayed mail, alias and forward targets), all or
+// nothing, in one durable transaction. The 250 reply follows that commit.
+// The Deliver call is timed into kubemail_store_commit_duration_seconds.
+// Relaying needs AUTH (submission) or a client in relay.allowedNetworks
+// (MX); the queue then delivers, retries, and reports to the sender (see
+// package queue). directory.Deliver, which stores locally only and undoes
+// a partial delivery, remains the Deliverer when no Intake is wired.
 //
 // # POP3
 //
@@ -99,6 +106,7 @@
 //	kubemail_config_reloads_total{result}               ok / failed
 //	kubemail_config_info{hash}                          1, labelled with the served configuration's hash
 //	kubemail_panics_total{component}                    panics recovered
+//	kubemail_outbound_attempts_total{outcome}           per recipient: delivered, deferred, bounced, expired
 //
 // plus the Go runtime and process collectors.
 package server

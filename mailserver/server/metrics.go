@@ -28,6 +28,7 @@ type metrics struct {
 	commit        prometheus.Histogram
 	reloads       *prometheus.CounterVec // result
 	configInfo    *prometheus.GaugeVec   // hash
+	outbound      *prometheus.CounterVec // outcome
 }
 
 // Refusal reasons of kubemail_connections_refused_total.
@@ -86,9 +87,13 @@ func newMetrics() *metrics {
 			Name: "kubemail_config_info",
 			Help: "The configuration served: always 1, labelled with the configuration's content hash.",
 		}, []string{"hash"}),
+		outbound: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubemail_outbound_attempts_total",
+			Help: "Outbound delivery attempts per recipient, by outcome (delivered, deferred, bounced, expired).",
+		}, []string{"outcome"}),
 	}
 	m.reg.MustRegister(m.connections, m.refused, m.sessions, m.accepted, m.acceptedBytes, m.rejected,
-		m.authFailures, m.panics, m.commit, m.reloads, m.configInfo,
+		m.authFailures, m.panics, m.commit, m.reloads, m.configInfo, m.outbound,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{"ok", "failed"} {
 		m.reloads.WithLabelValues(r) // present from the start, at 0

@@ -18,9 +18,11 @@ import (
 // What a reload changes at once: mailboxes, passwords, aliases, domains,
 // quotas, suspensions, proxyProtocol.trustedCIDRs, the connection limits
 // (limits.maxConnections, limits.maxConnectionsPerIP) and the TLS
-// certificate files. What needs a restart (logged as a warning naming the
-// fields): listener addresses and proxyProtocol flags, the hostname, the
-// storage, and the limits the protocol servers are built with.
+// certificate files, and the outbound settings, routes, relay networks and
+// rate limits (the queue reads them per attempt). What needs a restart
+// (logged as a warning naming the fields): listener addresses and
+// proxyProtocol flags, the hostname, the storage, outbound.resolver, and
+// the limits the protocol servers are built with.
 
 // applyConfig is the staging Holder's callback.
 func (s *Server) applyConfig(ctx context.Context, cfg *config.Config) {
@@ -68,6 +70,8 @@ func restartNeeded(old, cfg *config.Config) []string {
 	check("listeners.pop3", ol.POP3, nl.POP3)
 	check("listeners.pop3s", ol.POP3S, nl.POP3S)
 	check("listeners.ops", ol.Ops, nl.Ops)
+	check("listeners.admin", ol.Admin, nl.Admin)
+	check("outbound.resolver", old.Outbound.Resolver, cfg.Outbound.Resolver)
 	check("storage", old.Storage, cfg.Storage)
 	o, n := old.Limits, cfg.Limits
 	check("limits.maxMessageBytes", o.MaxMessageBytes, n.MaxMessageBytes)

@@ -58,6 +58,7 @@ type Server struct {
 	staging *config.Holder // what the Watcher stores into
 	serving *config.Holder // what the adapters read
 	certs   *certSource
+	out     *outbound // the queue and its Intake (outbound.go)
 
 	ready     atomic.Bool
 	readyCh   chan struct{}
@@ -102,8 +103,8 @@ func New(opts Options) (*Server, error) {
 func (s *Server) Ready() <-chan struct{} { return s.readyCh }
 
 // Addr returns the address a listener ("smtp", "submission",
-// "submissions", "pop3", "pop3s", "ops") is bound to, once Ready is
-// closed; nil for a disabled listener.
+// "submissions", "pop3", "pop3s", "ops", "admin") is bound to, once Ready
+// is closed; nil for a disabled listener.
 func (s *Server) Addr(name string) net.Addr {
 	select {
 	case <-s.readyCh:
@@ -148,16 +149,19 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	s.metrics.setConfigHash(cfg.Hash())
+	if s.out, err = s.newOutbound(cfg, st); err != nil {
+		return err
+	}
 
 	svcs, err := s.services(cfg)
 	if err != nil {
 		return err
 	}
-	gates, opsLn, err := s.listen(ctx, svcs)
+	gates, httpLns, err := s.listen(ctx, svcs)
 	if err != nil {
 		return err
 	}
-	return s.serve(ctx, svcs, gates, opsLn)
+	return s.serve(ctx, svcs, gates, httpLns)
 }
 
 // services builds the adapters and the protocol servers.
@@ -184,14 +188,21 @@ func (s *Server) services(cfg *config.Config) ([]service, error) {
 		tls:     s.certs.tlsConfig(),
 		dir:     &directory{holder: s.serving, store: s.store, metrics: s.metrics, log: s.log.With("component", "delivery")},
 		auth:    authenticator{auth: a, log: s.log.With("component", "auth")},
+		deliver: s.out.deliver,
+		checker: s.out.checker,
 		store:   s.store,
 		metrics: s.metrics,
 		log:     s.log,
 	})
 }
 
+// httpListeners are the bound HTTP listeners, nil when disabled.
+type httpListeners struct {
+	ops, admin net.Listener
+}
+
 // listen binds every listener; on failure it closes those already bound.
-func (s *Server) listen(ctx context.Context, svcs []service) ([]*gate, net.Listener, error) {
+func (s *Server) listen(ctx context.Context, svcs []service) ([]*gate, httpListeners, error) {
 	var lc net.ListenConfig
 	limiter := newConnLimiter(func() (int, int) {
 		l := s.serving.Current().Limits
@@ -209,7 +220,7 @@ func (s *Server) listen(ctx context.Context, svcs []service) ([]*gate, net.Liste
 		ln, err := lc.Listen(ctx, "tcp", svc.listener.Address)
 		if err != nil {
 			closeAll()
-			return nil, nil, fmt.Errorf("listening for %s on %s: %w", svc.name, svc.listener.Address, err)
+			return nil, httpListeners{}, fmt.Errorf("listening for %s on %s: %w", svc.name, svc.listener.Address, err)
 		}
 		o := gateOptions{
 			name: svc.name, ln: ln, proxy: svc.listener.ProxyProtocol, style: svc.style,
@@ -222,19 +233,29 @@ func (s *Server) listen(ctx context.Context, svcs []service) ([]*gate, net.Liste
 		}
 		gates = append(gates, newGate(ctx, o))
 	}
-	var opsLn net.Listener
+	var lns httpListeners
 	if ops := s.started.Listeners.Ops; ops.Enabled() {
 		var err error
-		if opsLn, err = lc.Listen(ctx, "tcp", ops.Address); err != nil {
+		if lns.ops, err = lc.Listen(ctx, "tcp", ops.Address); err != nil {
 			closeAll()
-			return nil, nil, fmt.Errorf("listening for ops on %s: %w", ops.Address, err)
+			return nil, httpListeners{}, fmt.Errorf("listening for ops on %s: %w", ops.Address, err)
 		}
 	}
-	return gates, opsLn, nil
+	if admin := s.started.Listeners.Admin; admin.Enabled() {
+		var err error
+		if lns.admin, err = lc.Listen(ctx, "tcp", admin.Address); err != nil {
+			closeAll()
+			if lns.ops != nil {
+				_ = lns.ops.Close()
+			}
+			return nil, httpListeners{}, fmt.Errorf("listening for admin on %s: %w", admin.Address, err)
+		}
+	}
+	return gates, lns, nil
 }
 
 // serve runs everything until ctx is done or a part fails, then shuts down.
-func (s *Server) serve(ctx context.Context, svcs []service, gates []*gate, opsLn net.Listener) error {
+func (s *Server) serve(ctx context.Context, svcs []service, gates []*gate, lns httpListeners) error {
 	watcherLog := slog.New(reloadFailures{
 		Handler: s.log.Handler(),
 		inc:     func() { s.metrics.reloads.WithLabelValues("failed").Inc() },
@@ -247,8 +268,10 @@ func (s *Server) serve(ctx context.Context, svcs []service, gates []*gate, opsLn
 			_ = g.Close()
 			g.wait()
 		}
-		if opsLn != nil {
-			_ = opsLn.Close()
+		for _, ln := range []net.Listener{lns.ops, lns.admin} {
+			if ln != nil {
+				_ = ln.Close()
+			}
 		}
 		return err
 	}
@@ -281,12 +304,18 @@ func (s *Server) serve(ctx context.Context, svcs []service, gates []*gate, opsLn
 		addrs[svc.name] = g.Addr()
 		run(&serveWG, svc.name, func() error { return svc.serve(g) })
 	}
-	var ops *http.Server
-	if opsLn != nil {
+	var ops, admin *http.Server
+	if lns.ops != nil {
 		ops = s.newOpsServer()
-		addrs["ops"] = opsLn.Addr()
-		run(&bgWG, "ops", func() error { return ops.Serve(opsLn) })
+		addrs["ops"] = lns.ops.Addr()
+		run(&bgWG, "ops", func() error { return ops.Serve(lns.ops) })
 	}
+	if lns.admin != nil {
+		admin = s.newAdminServer(s.out.admin)
+		addrs["admin"] = lns.admin.Addr()
+		run(&bgWG, "admin", func() error { return admin.Serve(lns.admin) })
+	}
+	run(&bgWG, "queue", func() error { return s.out.queue.Run(bg) })
 
 	s.staging.OnChange(func(_, cfg *config.Config) { s.applyConfig(bg, cfg) })
 	s.serving.OnChange(s.onServed)
@@ -297,9 +326,12 @@ func (s *Server) serve(ctx context.Context, svcs []service, gates []*gate, opsLn
 	for _, svc := range svcs {
 		s.log.Info("Listening", "listener", svc.name, "address", addrs[svc.name].String(), "proxyProtocol", svc.listener.ProxyProtocol)
 	}
-	if ops != nil {
-		s.log.Info("Listening", "listener", "ops", "address", addrs["ops"].String())
+	for _, name := range []string{"ops", "admin"} {
+		if a, ok := addrs[name]; ok {
+			s.log.Info("Listening", "listener", name, "address", a.String())
+		}
 	}
+	s.log.Info("Outbound delivery running", "resolver", s.out.resolver)
 	s.ready.Store(true)
 	close(s.readyCh)
 
@@ -330,9 +362,11 @@ func (s *Server) serve(ctx context.Context, svcs []service, gates []*gate, opsLn
 	}
 	serveWG.Wait()
 	stopBG()
-	if ops != nil {
-		if err := ops.Shutdown(shCtx); err != nil {
-			_ = ops.Close()
+	for _, h := range []*http.Server{ops, admin} {
+		if h != nil {
+			if err := h.Shutdown(shCtx); err != nil {
+				_ = h.Close()
+			}
 		}
 	}
 	bgWG.Wait()

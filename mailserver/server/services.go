@@ -38,10 +38,15 @@ type service struct {
 
 // wiring is what the protocol servers are built from.
 type wiring struct {
-	cfg     *config.Config
-	tls     *tls.Config
-	dir     *directory
-	auth    authenticator
+	cfg  *config.Config
+	tls  *tls.Config
+	dir  *directory
+	auth authenticator
+	// deliver is the SMTP servers' Deliverer (and Relayer); nil means dir,
+	// which delivers locally only.
+	deliver smtp.Deliverer
+	// checker authenticates mail on the MX listener; nil checks nothing.
+	checker smtp.MessageChecker
 	store   store.Store
 	metrics *metrics
 	log     *slog.Logger
@@ -52,6 +57,10 @@ type wiring struct {
 func buildServices(w wiring) ([]service, error) {
 	var svcs []service
 	l := w.cfg.Listeners
+	var deliver smtp.Deliverer = w.dir
+	if w.deliver != nil {
+		deliver = w.deliver
+	}
 	for _, s := range []struct {
 		name     string
 		listener config.Listener
@@ -64,7 +73,7 @@ func buildServices(w wiring) ([]service, error) {
 		if !s.listener.Enabled() {
 			continue
 		}
-		srv, err := smtp.NewServer(smtpOptions(w, s.mode), w.dir, w.auth, w.dir)
+		srv, err := smtp.NewServer(smtpOptions(w, s.mode), w.dir, w.auth, deliver)
 		if err != nil {
 			return nil, fmt.Errorf("creating the %s server: %w", s.name, err)
 		}
@@ -146,7 +155,17 @@ func smtpOptions(w wiring, mode smtp.Mode) smtp.Options {
 		DataTimeout:     lim.CommandTimeout.Duration,
 		Logger:          w.log,
 		Observer:        smtpObserver{m: w.metrics},
+		Checker:         checkerFor(mode, w.checker),
 	}
+}
+
+// checkerFor returns the message checker of an SMTP listener: the MX
+// listener's only.
+func checkerFor(mode smtp.Mode, c smtp.MessageChecker) smtp.MessageChecker {
+	if mode != smtp.ModeMX {
+		return nil
+	}
+	return c
 }
 
 // once makes a shutdown function run once; later calls return its result.

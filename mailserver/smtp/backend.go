@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -49,8 +50,59 @@ type Deliverer interface {
 	// error is turned into the 250 reply. Nothing may become visible to
 	// readers before Deliver returns nil. An *OverQuotaError is answered with
 	// the quota reply; any other error is a temporary failure and nothing is
-	// kept.
+	// kept. A Deliverer that also implements Relayer must, in the same
+	// durable step, queue the message for every address of env.Remote().
 	Deliver(ctx context.Context, env Envelope, body []byte) error
+}
+
+// Relayer is an optional interface of a Deliverer that queues mail for
+// other servers. Without it the server accepts local recipients only:
+// remote recipients and local recipients that forward elsewhere are
+// refused. With it:
+//
+//   - submission accepts remote recipients from authenticated clients
+//     (every submission client is authenticated before MAIL);
+//   - the MX listener accepts remote recipients only from clients for
+//     which RelayAllowed is true: never an open relay;
+//   - local recipients that forward to remote targets are accepted on
+//     every listener;
+//   - DSN (RFC 3461) and REQUIRETLS (RFC 8689) are advertised, since the
+//     queue honours them.
+type Relayer interface {
+	// RelayAllowed reports whether an unauthenticated client at ip may
+	// relay through the MX listener.
+	RelayAllowed(ip netip.Addr) bool
+	// AllowRelay is asked before a remote recipient is accepted, with the
+	// sender it counts against (the authenticated account, else the
+	// envelope sender). It returns an error matching ErrRateLimited when
+	// the sender has reached its limit; any other error is a temporary
+	// failure.
+	AllowRelay(ctx context.Context, sender string) error
+}
+
+// MessageChecker is an optional Options.Checker that authenticates
+// messages arriving on the MX listener (SPF, DKIM, DMARC). Messages from
+// authenticated clients and from clients allowed to relay are not checked.
+type MessageChecker interface {
+	// CheckMessage checks the message content (without this server's
+	// Received field). It has no error: a check that cannot be completed
+	// says so in its result header.
+	CheckMessage(ctx context.Context, env Envelope, content []byte) CheckResult
+}
+
+// CheckResult is a MessageChecker's verdict.
+type CheckResult struct {
+	// Header is prepended to the message after the Received field, for
+	// example an Authentication-Results field; it ends with CRLF.
+	Header []byte
+	// Content, when not nil, replaces the message content (for example
+	// without forged Authentication-Results fields).
+	Content []byte
+	// Reject refuses the message (550 5.7.1): for example DMARC failed
+	// under the sender domain's p=reject policy.
+	Reject bool
+	// Reason says why, for the log.
+	Reason string
 }
 
 // Recipient is what one RCPT TO address resolves to.
@@ -62,10 +114,25 @@ type Recipient struct {
 	// Accounts are the local accounts the address delivers to (the mailbox
 	// itself, or the local targets of an alias).
 	Accounts []string
-	// External are targets outside this server (alias forwarding). Outbound
-	// delivery is not implemented yet, so a recipient with external targets
-	// is refused rather than delivered in part.
+	// External are targets outside this server (alias forwarding). They
+	// are accepted only when the Deliverer is a Relayer; otherwise such a
+	// recipient is refused rather than delivered in part.
 	External []string
+	// Notify is the RCPT NOTIFY parameter (RFC 3461 §4.1): some of
+	// "NEVER", "SUCCESS", "FAILURE", "DELAY"; empty when not given.
+	Notify []string
+	// ORCPT is the RCPT ORCPT parameter (RFC 3461 §4.2), decoded, as
+	// "addr-type;address"; empty when not given.
+	ORCPT string
+}
+
+// Remote is one address a message is queued for.
+type Remote struct {
+	// Address is the remote forward-path.
+	Address string
+	// Recipient is the RCPT it comes from: the address itself, or a local
+	// recipient that forwards to it.
+	Recipient Recipient
 }
 
 // Envelope describes one accepted message for the Deliverer.
@@ -90,6 +157,38 @@ type Envelope struct {
 	UTF8 bool
 	// ReceivedAt is when the message data was complete.
 	ReceivedAt time.Time
+	// EnvelopeID is the MAIL ENVID parameter (RFC 3461 §4.4), decoded.
+	EnvelopeID string
+	// Return is the MAIL RET parameter (RFC 3461 §4.3), "FULL", "HDRS" or "".
+	Return string
+	// RequireTLS is the MAIL REQUIRETLS parameter (RFC 8689 §4.1).
+	RequireTLS bool
+	// Relayed is true when an unauthenticated client was allowed to relay
+	// (Relayer.RelayAllowed).
+	Relayed bool
+}
+
+// Remote returns the addresses to queue, each once, in RCPT order: every
+// remote recipient, and the remote targets of local recipients.
+func (e Envelope) Remote() []Remote {
+	seen := make(map[string]bool)
+	var out []Remote
+	add := func(addr string, r Recipient) {
+		if key := strings.ToLower(addr); !seen[key] {
+			seen[key] = true
+			out = append(out, Remote{Address: addr, Recipient: r})
+		}
+	}
+	for _, r := range e.Recipients {
+		if !r.Local {
+			add(r.Address, r)
+			continue
+		}
+		for _, x := range r.External {
+			add(x, r)
+		}
+	}
+	return out
 }
 
 // Accounts returns the accounts to deliver to, each once, in first-seen
@@ -116,6 +215,8 @@ var (
 	ErrInvalidCredentials = errors.New("invalid credentials")
 	// ErrThrottled: too many failures from this client (454 4.7.0).
 	ErrThrottled = errors.New("authentication throttled")
+	// ErrRateLimited: the sender has reached its relay limit (450 4.7.1).
+	ErrRateLimited = errors.New("sender rate limit reached")
 )
 
 // OverQuotaError reports that an account cannot take more mail.
@@ -161,6 +262,8 @@ const (
 	ReasonInvalidCredentials Reason = "invalid_credentials"
 	ReasonThrottled          Reason = "throttled"
 	ReasonMalformed          Reason = "malformed"
+	ReasonRateLimited        Reason = "rate_limited"
+	ReasonDMARCReject        Reason = "dmarc_reject"
 )
 
 // Observer receives events for metrics. Methods are called synchronously

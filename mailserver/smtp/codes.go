@@ -10,6 +10,7 @@ import (
 const (
 	c250Completed          = 250 // RFC 5321 §4.2.2
 	c421ServiceClosing     = 421 // RFC 5321 §3.8: service not available, closing transmission channel
+	c450MailboxUnavailable = 450 // RFC 5321 §4.2.3: requested mail action not taken (temporary)
 	c451LocalError         = 451 // RFC 5321 §4.2.3: requested action aborted: local error in processing
 	c452InsufficientSpace  = 452 // RFC 5321 §4.2.3: insufficient system storage
 	c454TempAuthFailure    = 454 // RFC 4954 §6: temporary authentication failure
@@ -48,6 +49,8 @@ var (
 	es571NotAuthorized    = gosmtp.EnhancedCode{5, 7, 1}  // RFC 3463 §3.8: delivery not authorized
 	es578BadCredentials   = gosmtp.EnhancedCode{5, 7, 8}  // RFC 4954 §6
 	es5711EncryptRequired = gosmtp.EnhancedCode{5, 7, 11} // RFC 4954 §6
+	es5710EncryptNeeded   = gosmtp.EnhancedCode{5, 7, 10} // RFC 5248: encryption needed
+	es471NotAuthorized    = gosmtp.EnhancedCode{4, 7, 1}  // RFC 3463 §3.8, temporary
 )
 
 // Replies this package sends. Every error a session method returns to
@@ -63,6 +66,14 @@ var (
 		Message: "Outbound delivery is not enabled on this server; only local recipients are accepted"}
 	replyForwardingDisabled = &gosmtp.SMTPError{Code: c550MailboxUnavailable, EnhancedCode: es571NotAuthorized,
 		Message: "This address forwards to external recipients, which is not enabled on this server"}
+	replyRateLimited = &gosmtp.SMTPError{Code: c450MailboxUnavailable, EnhancedCode: es471NotAuthorized,
+		Message: "Sender rate limit reached, try again later"}
+	// RFC 7489 §6.6.4 (a 5xx during the SMTP transaction).
+	replyDMARCReject = &gosmtp.SMTPError{Code: c550MailboxUnavailable, EnhancedCode: es571NotAuthorized,
+		Message: "Message rejected by the DMARC policy of the sender's domain"}
+	// RFC 8689 §4.1: REQUIRETLS belongs to a TLS session only.
+	replyRequireTLSPlain = &gosmtp.SMTPError{Code: c530AccessDenied, EnhancedCode: es5710EncryptNeeded,
+		Message: "REQUIRETLS needs a TLS session: issue STARTTLS first"}
 	replySenderNotAllowed = &gosmtp.SMTPError{Code: c553MailboxNameInvalid, EnhancedCode: es571NotAuthorized,
 		Message: "Sender address not owned by the authenticated user"}
 	replyNullSenderNotAllowed = &gosmtp.SMTPError{Code: c553MailboxNameInvalid, EnhancedCode: es571NotAuthorized,

@@ -47,8 +47,21 @@ func (s *session) data(r io.Reader) error {
 		ri.Rcpt = env.Recipients[0].Address
 	}
 	header := ri.header()
-	body := make([]byte, 0, len(header)+len(content))
-	body = append(append(body, header...), content...)
+	var check CheckResult
+	if s.checked(env) {
+		ctx, cancel := context.WithTimeout(s.srv.ctx, checkTimeout)
+		check = s.srv.opts.Checker.CheckMessage(ctx, env, content)
+		cancel()
+		if check.Reject {
+			return s.refuse(ReasonDMARCReject, replyDMARCReject, "Message refused by its authentication check",
+				"id", env.ID, "from", env.From, "reason", check.Reason)
+		}
+		if check.Content != nil {
+			content = check.Content
+		}
+	}
+	body := make([]byte, 0, len(header)+len(check.Header)+len(content))
+	body = append(append(append(body, header...), check.Header...), content...)
 
 	ctx, cancel := context.WithTimeout(s.srv.ctx, deliverTimeout)
 	defer cancel()
@@ -62,6 +75,15 @@ func (s *session) data(r io.Reader) error {
 	s.srv.obs.MessageAccepted(s.srv.opts.Mode, int64(len(body)), len(env.Recipients))
 	s.log.Info("Message accepted", "id", env.ID, "from", env.From, "rcpt", rcpts, "size", len(body))
 	return replyAccepted(env.ID)
+}
+
+// checked reports whether the message goes through Options.Checker: on the
+// MX listener, from a client that neither authenticated nor may relay.
+func (s *session) checked(env Envelope) bool {
+	if s.srv.opts.Checker == nil || s.srv.opts.Mode != ModeMX || env.Account != "" || env.Relayed {
+		return false
+	}
+	return s.srv.relay == nil || !s.srv.relay.RelayAllowed(env.RemoteIP)
 }
 
 // envelope snapshots the transaction.
@@ -80,6 +102,10 @@ func (s *session) envelope() (Envelope, bool) {
 		Account:    s.account,
 		TLS:        s.tls != nil,
 		UTF8:       s.utf8,
+		EnvelopeID: s.dsn.envID,
+		Return:     s.dsn.ret,
+		RequireTLS: s.dsn.requireTLS,
+		Relayed:    s.relayed,
 	}, true
 }
 

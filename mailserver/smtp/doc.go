@@ -12,14 +12,26 @@
 //
 //   - MX: no AUTH. A recipient in a local domain is accepted when it exists
 //     (550 5.1.1 otherwise); any other recipient is relaying and is refused
-//     with 554 5.7.1.
+//     with 554 5.7.1, unless the Deliverer is a Relayer that allows the
+//     client's address (Relayer.RelayAllowed: networks allowed to relay
+//     without AUTH).
 //   - Submission: TLS first (530 5.7.0 to MAIL, 538 5.7.11 to AUTH before
 //     STARTTLS), then AUTH PLAIN or LOGIN (RFC 4954), then MAIL with a
 //     sender the account owns (553 5.7.1 otherwise; the null sender is
-//     refused). Outbound delivery does not exist yet, so a non-local
-//     recipient is refused at RCPT with 550 5.7.1 rather than queued.
-//   - A recipient that forwards to external targets is refused (550 5.7.1)
-//     for the same reason, rather than delivered in part.
+//     refused). A non-local recipient is queued when the Deliverer is a
+//     Relayer, and refused at RCPT with 550 5.7.1 otherwise.
+//   - A recipient that forwards to external targets is accepted when the
+//     Deliverer is a Relayer, and refused (550 5.7.1) otherwise rather than
+//     delivered in part.
+//   - Every remote recipient is counted against the sender's relay limit
+//     (Relayer.AllowRelay): 450 4.7.1 once it is reached.
+//   - With a Relayer, DSN (RFC 3461: RET, ENVID, NOTIFY, ORCPT, passed on
+//     in the Envelope) and REQUIRETLS (RFC 8689) are advertised;
+//     REQUIRETLS outside TLS gets 530 5.7.10.
+//   - On the MX listener, Options.Checker (SPF, DKIM, DMARC) checks every
+//     message from a client that may not relay; its header is added after
+//     the Received field, and a DMARC p=reject failure is refused with
+//     550 5.7.1.
 //   - Quota is checked at RCPT when the Directory implements QuotaChecker
 //     (452 4.2.2 temporary, 552 5.2.2 permanent), and a quota error from the
 //     Deliverer gets the same replies.
@@ -40,8 +52,8 @@
 //
 // Extensions: go-smtp always advertises PIPELINING, 8BITMIME,
 // ENHANCEDSTATUSCODES, CHUNKING (BDAT) and SIZE; this package enables
-// SMTPUTF8 and sets the limits (SIZE n, LIMITS RCPTMAX=n). DSN, REQUIRETLS
-// and BINARYMIME stay off.
+// SMTPUTF8 and sets the limits (SIZE n, LIMITS RCPTMAX=n); DSN and
+// REQUIRETLS only with a Relayer. BINARYMIME stays off.
 //
 // DATA reader: go-smtp ends the data only at CRLF "." CRLF, so "\n.\n",
 // "\r.\n" and "\n.\r\n" do not end it; they reach the backend as data, where

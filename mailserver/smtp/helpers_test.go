@@ -91,6 +91,13 @@ type testServer struct {
 // startServer runs a server for mode on 127.0.0.1 until the test ends.
 func startServer(t *testing.T, mode Mode, tweaks ...func(*Options)) *testServer {
 	t.Helper()
+	return startServerWith(t, mode, nil, tweaks...)
+}
+
+// startServerWith is startServer with another Deliverer than ts.dlv (nil
+// means ts.dlv).
+func startServerWith(t *testing.T, mode Mode, dlv Deliverer, tweaks ...func(*Options)) *testServer {
+	t.Helper()
 	ts := &testServer{
 		dir: newFakeDirectory(), auth: &fakeAuth{}, dlv: &fakeDeliverer{},
 		obs: &countingObserver{}, logs: &syncBuffer{}, cert: newTestCert(t),
@@ -110,7 +117,10 @@ func startServer(t *testing.T, mode Mode, tweaks ...func(*Options)) *testServer 
 	for _, tweak := range tweaks {
 		tweak(&opts)
 	}
-	srv, err := NewServer(opts, ts.dir, ts.auth, ts.dlv)
+	if dlv == nil {
+		dlv = ts.dlv
+	}
+	srv, err := NewServer(opts, ts.dir, ts.auth, dlv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -98,6 +98,9 @@ type Options struct {
 	Observer Observer
 	// Now is the clock, for the Received header. Defaults to time.Now.
 	Now func() time.Time
+	// Checker, when set, authenticates messages on the MX listener
+	// (ModeMX only; see MessageChecker).
+	Checker MessageChecker
 }
 
 // withDefaults fills zero fields and validates the rest.

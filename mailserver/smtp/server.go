@@ -27,6 +27,7 @@ type Server struct {
 	quota   QuotaChecker // dir's optional quota check, or nil
 	auth    Authenticator
 	deliver Deliverer
+	relay   Relayer // deliver's optional relay side, or nil
 	log     *slog.Logger
 	obs     Observer
 	smtp    *gosmtp.Server
@@ -65,6 +66,7 @@ func NewServer(opts Options, dir Directory, auth Authenticator, deliverer Delive
 		conns:   make(map[*trackedConn]struct{}),
 	}
 	s.quota, _ = dir.(QuotaChecker)
+	s.relay, _ = deliverer.(Relayer)
 
 	gs := gosmtp.NewServer(gosmtp.BackendFunc(s.newSession))
 	gs.Domain = opts.Hostname
@@ -78,6 +80,12 @@ func NewServer(opts Options, dir Directory, auth Authenticator, deliverer Delive
 	gs.ReadTimeout = opts.CommandTimeout
 	gs.WriteTimeout = opts.WriteTimeout
 	gs.EnableSMTPUTF8 = true
+	if s.relay != nil {
+		// The queue honours RET, ENVID, NOTIFY and ORCPT (RFC 3461) and
+		// REQUIRETLS (RFC 8689; go-smtp advertises it under TLS only).
+		gs.EnableDSN = true
+		gs.EnableREQUIRETLS = true
+	}
 	// go-smtp would answer AUTH before TLS with a non-standard "523 5.7.10"
 	// and advertise AUTH only under TLS. The session enforces both rules
 	// itself (538 5.7.11, RFC 4954 §4), so go-smtp's check is switched off.

@@ -21,6 +21,7 @@ const (
 	lookupTimeout  = 30 * time.Second
 	authTimeout    = 30 * time.Second
 	deliverTimeout = 2 * time.Minute
+	checkTimeout   = time.Minute
 )
 
 // session is one go-smtp session: from EHLO to the end of the connection
@@ -43,7 +44,16 @@ type session struct {
 	from    string
 	utf8    bool
 	size    int64 // SIZE declared with MAIL, 0 if none
+	dsn     mailDSN
+	relayed bool // a remote recipient was accepted from a RelayAllowed client
 	rcpts   []Recipient
+}
+
+// mailDSN is the transaction's MAIL parameters for the queue.
+type mailDSN struct {
+	envID      string
+	ret        string
+	requireTLS bool
 }
 
 var _ gosmtp.AuthSession = (*session)(nil)
@@ -157,25 +167,30 @@ func (s *session) mail(from string, opts *gosmtp.MailOptions) error {
 		}
 	}
 	var size int64
+	var dsn mailDSN
 	if opts != nil {
 		size = opts.Size
+		dsn = mailDSN{envID: opts.EnvelopeID, ret: string(opts.Return), requireTLS: opts.RequireTLS}
+	}
+	if dsn.requireTLS && s.tls == nil {
+		return s.refuse(ReasonTLSRequired, replyRequireTLSPlain, "REQUIRETLS without TLS refused")
 	}
 	s.mu.Lock()
-	s.inTx, s.from, s.utf8, s.size, s.rcpts = true, from, utf8, size, nil
+	s.inTx, s.from, s.utf8, s.size, s.dsn, s.relayed, s.rcpts = true, from, utf8, size, dsn, false, nil
 	s.mu.Unlock()
 	return nil
 }
 
 // Rcpt implements gosmtp.Session. go-smtp has already enforced the
 // recipient limit (452 4.5.3, RFC 5321 §4.5.3.1.10).
-func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	defer s.recoverPanic("RCPT")
-	return s.boundary(s.rcpt(to))
+	return s.boundary(s.rcpt(to, opts))
 }
 
-func (s *session) rcpt(to string) error {
+func (s *session) rcpt(to string, opts *gosmtp.RcptOptions) error {
 	s.mu.Lock()
-	inTx, utf8, size, account := s.inTx, s.utf8, s.size, s.account
+	inTx, utf8, size, account, from := s.inTx, s.utf8, s.size, s.account, s.from
 	s.mu.Unlock()
 	mode := s.srv.opts.Mode
 	if !inTx {
@@ -199,17 +214,33 @@ func (s *session) rcpt(to string) error {
 	case err != nil:
 		return s.fail("recipient lookup", fmt.Errorf("resolving %s: %w", to, err))
 	}
+	relay := s.srv.relay
+	// The open-relay rules: see Relayer. RFC 5321 §3.6.2 and §7.1.
 	switch {
-	case !r.Local && mode == ModeMX:
+	case !r.Local && mode == ModeMX && (relay == nil || !relay.RelayAllowed(s.ip)):
 		return s.refuse(ReasonRelayDenied, replyRelayDenied, "Relay attempt refused", "rcpt", to)
-	case !r.Local:
+	case !r.Local && relay == nil:
 		return s.refuse(ReasonOutboundDisabled, replyOutboundDisabled, "Non-local recipient refused: outbound delivery is not enabled",
 			"rcpt", to, "account", account)
-	case len(r.External) > 0:
+	case !r.Local:
+		sender := account
+		if sender == "" {
+			sender = from
+		}
+		if err := relay.AllowRelay(ctx, sender); errors.Is(err, ErrRateLimited) {
+			return s.refuse(ReasonRateLimited, replyRateLimited, "Relay refused: sender rate limit reached",
+				"rcpt", to, "sender", sender)
+		} else if err != nil {
+			return s.fail("relay check", fmt.Errorf("checking the relay limit of %s: %w", sender, err))
+		}
+	case len(r.External) > 0 && relay == nil:
 		return s.refuse(ReasonForwardingDisabled, replyForwardingDisabled, "Recipient with external targets refused",
 			"rcpt", to, "external", len(r.External))
-	case len(r.Accounts) == 0:
+	case len(r.Accounts) == 0 && len(r.External) == 0:
 		return s.refuse(ReasonUnknownRecipient, replyUnknownRecipient, "Recipient without accounts refused", "rcpt", to)
+	}
+	if !r.Local {
+		r.Accounts, r.External = nil, nil
 	}
 	if s.srv.quota != nil {
 		for _, a := range r.Accounts {
@@ -219,8 +250,19 @@ func (s *session) rcpt(to string) error {
 		}
 	}
 	r.Address = to
+	if opts != nil {
+		for _, n := range opts.Notify {
+			r.Notify = append(r.Notify, string(n))
+		}
+		if opts.OriginalRecipient != "" {
+			r.ORCPT = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
+		}
+	}
 	s.mu.Lock()
 	s.rcpts = append(s.rcpts, r)
+	if !r.Local && mode == ModeMX {
+		s.relayed = true
+	}
 	s.mu.Unlock()
 	return nil
 }
@@ -235,7 +277,7 @@ func (s *session) Reset() {
 	helo := s.conn.Hostname()
 	s.mu.Lock()
 	s.helo = helo
-	s.inTx, s.from, s.utf8, s.size, s.rcpts = false, "", false, 0, nil
+	s.inTx, s.from, s.utf8, s.size, s.dsn, s.relayed, s.rcpts = false, "", false, 0, mailDSN{}, false, nil
 	s.mu.Unlock()
 }
 

@@ -41,6 +41,23 @@
 // that has already been handed to the database may still commit: callers
 // must treat such an error as "outcome unknown", like any temporary failure.
 //
+// # Outbound queue
+//
+// A backend may also implement [Queue] (store/sqlite does): the outbound
+// queue lives in the same database, so [Queue.Submit] commits a message's
+// local copies and its queue entry for remote recipients in one
+// transaction, and [Queue.Settle] commits delivery outcomes together with
+// the delivery reports they cause. The store persists only; the schedule
+// and the state machine are package mailserver/queue's. The suite in
+// storetest.RunQueue checks a backend's queue.
+//
+// # Optional interfaces
+//
+// A backend may implement more than [Store]; adapters discover it by type
+// assertion and fall back to the core interfaces otherwise.
+// [HeaderReader] reads the header sections of many messages in one call
+// (IMAP ENVELOPE and BODY[HEADER...] without reading each body).
+//
 // # Change notifications
 //
 // Subscribe returns a [Subscription] that receives an [Event] for every

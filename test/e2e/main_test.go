@@ -216,20 +216,31 @@ func runTool(t *testing.T, name string, args ...string) string {
 	return stdout.String()
 }
 
-// stripReceived removes the Received header the server prepends (its first
-// line and continuation lines).
+// stripReceived removes the trace fields the server prepends: its Received
+// header and, on the MX listener, the Authentication-Results header of its
+// inbound checks (RFC 8601), each with its continuation lines.
 func stripReceived(t *testing.T, msg []byte) []byte {
 	t.Helper()
 	if !bytes.HasPrefix(msg, []byte("Received: ")) {
 		t.Fatalf("the message does not start with a Received header: %.80q", msg)
 	}
+	msg = stripField(t, msg)
+	if bytes.HasPrefix(msg, []byte("Authentication-Results: ")) {
+		msg = stripField(t, msg)
+	}
+	return msg
+}
+
+// stripField removes the header field msg starts with.
+func stripField(t *testing.T, msg []byte) []byte {
+	t.Helper()
 	r := bufio.NewReader(bytes.NewReader(msg))
 	first := true
 	n := 0
 	for {
 		line, err := r.ReadBytes('\n')
 		if err != nil {
-			t.Fatalf("the message ends inside its Received header: %.200q", msg)
+			t.Fatalf("the message ends inside a trace header: %.200q", msg)
 		}
 		if !first && line[0] != ' ' && line[0] != '\t' {
 			break

@@ -108,6 +108,8 @@ WHEN (OLD.flags & 1) != (NEW.flags & 1) BEGIN
 	WHERE id = NEW.folder_id;
 END;
 `,
+	// Version 2: the outbound queue (queue_schema.go).
+	queueSchema,
 }
 
 // migrate brings the database to the latest schema version in one

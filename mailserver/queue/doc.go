@@ -1,0 +1,99 @@
+// Package queue is the outbound side of the mail server: the durable
+// queue of mail for other servers, its delivery workers (MX look-up,
+// MTA-STS, STARTTLS, smarthosts), the delivery status notifications it
+// sends back, and the admin API that `kubemail queue` talks to.
+//
+// # Intake
+//
+// [Intake] is the SMTP server's Deliverer and Relayer. For every accepted
+// message it makes one store.Queue.Submit call: the copies for local
+// mailboxes and one queue entry for the remote recipients (relayed mail,
+// and the remote targets of aliases and forwards) are committed in the
+// same transaction before the SMTP server answers 250. Mail this server
+// originates (authenticated submission, or a client in
+// relay.allowedNetworks) is DKIM-signed first with the key of its From
+// domain (msgauth.Signer). Intake also applies relay.allowedNetworks and
+// relay.rateLimits for the SMTP server.
+//
+// # State machine
+//
+// The store keeps one row per remote recipient:
+//
+//	            Submit                      Lease (attempt recorded)
+//	(accepted) ───────▶ waiting ──────────────────────────────▶ in flight
+//	                    ▲   due at NextAttempt                    │
+//	                    │                                         │ Settle
+//	                    └──── temporary failure, not expired ◀────┤
+//	                          (NextAttempt from the schedule;     │
+//	                           delay report once, if due)         │
+//	          removed ◀── delivered (2xx after DATA) ◀────────────┤
+//	          removed ◀── permanent failure (5xx), or expiry ◀────┘
+//	                      (failure report to the sender)
+//
+// The scheduler reads the due recipients, groups them by message and
+// destination (the recipient domain, or the smarthost), and leases each
+// group durably (attempts+1, in flight, lease until the attempt timeout
+// plus a minute) before a worker dials: a crash after the lease retries
+// the recipients rather than losing them, and a crash after delivery but
+// before Settle delivers them again — SMTP's at-least-once, never loss.
+// At start, Run releases every lease a previous process left, so such
+// recipients are retried at once. Settle records all outcomes of an
+// attempt, and stores its reports, in one transaction.
+//
+// Capacity: at most outbound.workers attempts run at once, and at most
+// outbound.maxPerDestination to one destination.
+//
+// # Retry schedule
+//
+// The first attempt is immediate. After the n-th failed attempt the
+// recipient waits outbound.retrySchedule[n-1] — by default 5m, 15m, 30m,
+// 1h, 2h, 4h, 8h — the last entry repeating, each plus a random jitter of
+// up to a tenth, so messages queued together do not retry in lock-step.
+// The attempt that would fall after the expiry (outbound.expiry, 5 days by
+// default, RFC 5321 §4.5.4.1) is made at the expiry time; when it fails
+// too, the recipient expires (status 4.4.7). After outbound.delayNotice
+// (4 hours) a still-waiting recipient's sender gets one delay report.
+//
+// # Delivery
+//
+// Direct delivery (no smarthost route) looks up the domain's MX records
+// with the configured resolver: hosts by preference, equal preferences
+// shuffled (RFC 5321 §5.1); no MX records means the domain itself; a
+// domain that does not exist fails at once (5.1.2), and so does a null MX
+// (RFC 7505, 5.1.10). Mail exchangers are reached on outbound.port (25).
+// STARTTLS is used whenever offered, without certificate checks, falling
+// back to plain SMTP on the same host when the handshake fails (RFC 7435
+// opportunistic security) — unless the domain publishes an MTA-STS policy
+// in enforce mode (RFC 8461, fetched from
+// https://mta-sts.<domain>/.well-known/mta-sts.txt and cached for its
+// max_age), which limits delivery to the matching MX hosts over TLS with a
+// verified certificate; a "TLS-Required: No" header (RFC 8689 §5) waives
+// the policy. A message sent with REQUIRETLS (RFC 8689) goes only over
+// verified TLS to hosts authenticated by MTA-STS that advertise
+// REQUIRETLS, and fails with 5.7.30 otherwise.
+//
+// A smarthost route sends through one relay with its TLS mode (implicit
+// TLS, required STARTTLS with verification against caFile or the system
+// roots, or opportunistic STARTTLS) and, when credentialsFile is set,
+// AUTH PLAIN or LOGIN — never without TLS.
+//
+// Each recipient is judged by its own reply (RFC 5321 §4.2.1): a 2xx to
+// the message delivers it, 5xx fails it for good, 4xx — and every failure
+// that is not a reply (network, TLS, DNS) — is temporary. Failures before
+// MAIL move on to the next host; after MAIL the outcome of that host is
+// final for the attempt. DSN parameters (RET, ENVID, NOTIFY, ORCPT) are
+// passed on when the next hop supports DSN; otherwise a NOTIFY=SUCCESS
+// recipient gets a "relayed" report.
+//
+// # Reports
+//
+// Delivery status notifications (RFC 3464, multipart/report RFC 6522) go
+// to the envelope sender: "failed" on a permanent failure or expiry,
+// "delayed" once after delayNotice, "delivered"/"relayed" for
+// NOTIFY=SUCCESS, each as NOTIFY allows (FAILURE,DELAY when absent). The
+// original is attached whole for failures (unless RET=HDRS or it exceeds
+// 256 KiB), its header otherwise. Reports have the null sender and are
+// never reported on in turn (RFC 5321 §4.5.5). A report to a local sender
+// is stored in its mailboxes in the same transaction as the outcome; to a
+// remote sender it is queued.
+package queue

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/kubemail/kubemail/controllers"
+)
+
+// leaderElectionID names the Lease the operator replicas compete for.
+const leaderElectionID = "kubemail-operator.mail.kubemail.io"
+
+// listFlag is a flag that may be repeated and holds comma-separated values.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+// operatorFlags are the operator's command-line settings.
+type operatorFlags struct {
+	metricsAddr, probeAddr  string
+	metricsSecure           bool
+	leaderElect             bool
+	leaderElectionNamespace string
+	namespaces              listFlag
+	serverImage, kubeconfig string
+	verifyDNS               bool
+}
+
+func parseOperatorFlags(args []string, stderr io.Writer) (*operatorFlags, error) {
+	f := &operatorFlags{}
+	fs := newFlagSet("operator", stderr)
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", "0", "address of the metrics endpoint, such as :8443; 0 disables it")
+	fs.BoolVar(&f.metricsSecure, "metrics-secure", true, "serve metrics over HTTPS to clients the API server authenticates and authorises")
+	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints; 0 disables them")
+	fs.BoolVar(&f.leaderElect, "leader-elect", false, "elect one active operator among the replicas, through a Lease")
+	fs.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease; the operator's own when in a cluster")
+	fs.Var(&f.namespaces, "namespace", "namespace to watch; repeat or separate with commas for several; every namespace when unset")
+	fs.StringVar(&f.serverImage, "server-image", os.Getenv("KUBEMAIL_IMAGE"), "image of the mail server pods when a MailServer sets no spec.image (default $KUBEMAIL_IMAGE)")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file; in-cluster configuration, $KUBECONFIG or ~/.kube/config when unset")
+	fs.BoolVar(&f.verifyDNS, "verify-dns", true, "check with the system resolver that each MailDomain's records are published")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// runOperator runs the controller manager until ctx is done.
+func runOperator(ctx context.Context, args []string, _, stderr io.Writer) error {
+	f, err := parseOperatorFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr)
+	logger := logr.FromSlogHandler(log.Handler())
+	ctrllog.SetLogger(logger)
+	klog.SetLogger(logger)
+	if f.serverImage == "" {
+		log.Warn("No server image: MailServers without spec.image will not run; set --server-image or KUBEMAIL_IMAGE")
+	}
+
+	restConfig, err := loadRESTConfig(f.kubeconfig)
+	if err != nil {
+		return err
+	}
+	scheme, err := controllers.NewScheme()
+	if err != nil {
+		return err
+	}
+	metrics := metricsserver.Options{BindAddress: f.metricsAddr, SecureServing: f.metricsSecure}
+	if f.metricsSecure {
+		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	opts := manager.Options{
+		Scheme:                        scheme,
+		Metrics:                       metrics,
+		HealthProbeBindAddress:        f.probeAddr,
+		LeaderElection:                f.leaderElect,
+		LeaderElectionID:              leaderElectionID,
+		LeaderElectionNamespace:       f.leaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		Logger:                        logger,
+	}
+	if len(f.namespaces) > 0 {
+		opts.Cache.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range f.namespaces {
+			opts.Cache.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	mgr, err := manager.New(restConfig, opts)
+	if err != nil {
+		return fmt.Errorf("creating the controller manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return fmt.Errorf("adding the health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return fmt.Errorf("adding the readiness check: %w", err)
+	}
+	copts := controllers.Options{ServerImage: f.serverImage}
+	if f.verifyDNS {
+		copts.Resolver = net.DefaultResolver
+	}
+	if err := controllers.Setup(ctx, mgr, copts); err != nil {
+		return err
+	}
+	log.Info("Starting the operator", "namespaces", f.namespaces.String(), "serverImage", f.serverImage, "leaderElection", f.leaderElect)
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("running the controller manager: %w", err)
+	}
+	return nil
+}
+
+// loadRESTConfig reads the kubeconfig file, or finds the configuration as
+// kubectl does when path is empty.
+func loadRESTConfig(path string) (*rest.Config, error) {
+	if path != "" {
+		c, err := clientcmd.BuildConfigFromFlags("", path)
+		if err != nil {
+			return nil, fmt.Errorf("loading kubeconfig %s: %w", path, err)
+		}
+		return c, nil
+	}
+	c, err := config.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("finding the cluster's configuration: %w", err)
+	}
+	return c, nil
+}

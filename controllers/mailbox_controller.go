@@ -1,0 +1,259 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
+)
+
+// MailboxReconciler keeps each Mailbox's password hash in its credentials
+// Secret (generating a password when none is referenced) and reports
+// whether the Mailbox's server serves it. The MailServer reconciler
+// compiles the account into the configuration.
+type MailboxReconciler struct {
+	client.Client
+	Options
+	verdicts *verdictStore
+}
+
+// Reconcile stores the Mailbox's password hash and writes its status once.
+func (r *MailboxReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	m := &mailv1.Mailbox{}
+	if err := r.Get(ctx, req.NamespacedName, m); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if !m.DeletionTimestamp.IsZero() {
+		return reconcile.Result{}, nil
+	}
+	before := m.DeepCopy()
+	conds := newConditionSet(m.Generation, &m.Status.Conditions)
+
+	err := r.reconcileCredentials(ctx, m)
+	var ue *userError
+	switch {
+	case errors.As(err, &ue):
+		conds.set(mailv1.ConditionReady, metav1.ConditionFalse, ue.reason, ue.message)
+	case err != nil:
+		return reconcile.Result{}, err
+	default:
+		status, reason, message, err := r.servingState(ctx, m)
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		conds.set(mailv1.ConditionReady, status, reason, message)
+	}
+	m.Status.ObservedGeneration = m.Generation
+	if equality.Semantic.DeepEqual(before.Status, m.Status) {
+		return reconcile.Result{}, nil
+	}
+	if err := r.Status().Patch(ctx, m, client.MergeFrom(before)); err != nil {
+		return reconcile.Result{}, fmt.Errorf("writing the status of Mailbox %s: %w", m.Name, err)
+	}
+	r.recordReady(m, before.Status.Conditions, m.Status.Conditions)
+	return reconcile.Result{}, nil
+}
+
+// servingState says whether m's server serves it: Ready's status, reason
+// and message.
+func (r *MailboxReconciler) servingState(ctx context.Context, m *mailv1.Mailbox) (metav1.ConditionStatus, string, string, error) {
+	hash, _, err := storedPasswordHash(ctx, r.Client, m)
+	if err != nil {
+		return "", "", "", err
+	}
+	s, err := servingState(ctx, r.Client, r.verdicts, m, "Mailbox", string(m.Spec.Address), "the account with its current password",
+		func(sc *servedConfig) bool { return sc.mailboxes[m.Name] != "" && sc.mailboxes[m.Name] == hash })
+	if err != nil {
+		return "", "", "", err
+	}
+	if s.status == metav1.ConditionTrue && m.Spec.Suspended {
+		return metav1.ConditionTrue, mailv1.ReasonSuspended, s.message + "; suspended: logins are refused", nil
+	}
+	return s.status, s.reason, s.message, nil
+}
+
+// readiness is a Ready condition's status, reason and message.
+type readiness struct {
+	status          metav1.ConditionStatus
+	reason, message string
+}
+
+// servingState says whether the server of addr's domain serves obj (a
+// Mailbox or MailAlias), which isServed tells from a compiled configuration.
+func servingState(ctx context.Context, c client.Reader, store *verdictStore, obj client.Object, kind, addr, what string,
+	isServed func(*servedConfig) bool) (readiness, error) {
+	ms, st, reason, msg, err := serverForAddress(ctx, c, obj.GetNamespace(), addr)
+	if err != nil || ms == nil {
+		return readiness{st, reason, msg}, err
+	}
+	v := store.lookup(obj, kind)
+	if !v.judged {
+		return readiness{metav1.ConditionUnknown, mailv1.ReasonReconciling,
+			fmt.Sprintf("waiting for MailServer %s to compile its configuration", ms.Name)}, nil
+	}
+	if v.problem.reason != "" {
+		return readiness{metav1.ConditionFalse, v.problem.reason, v.problem.message}, nil
+	}
+	served := store.served(obj.GetNamespace(), ms.Name)
+	if served == nil || !isServed(served) {
+		return readiness{metav1.ConditionUnknown, mailv1.ReasonConfigPending,
+			fmt.Sprintf("waiting for MailServer %s to compile %s", ms.Name, what)}, nil
+	}
+	if !configRolledOut(ms, served.hash) {
+		return readiness{metav1.ConditionUnknown, mailv1.ReasonConfigPending,
+			fmt.Sprintf("waiting for every replica of MailServer %s to load the configuration with %s", ms.Name, what)}, nil
+	}
+	return readiness{metav1.ConditionTrue, mailv1.ReasonReady, fmt.Sprintf("served by MailServer %s", ms.Name)}, nil
+}
+
+// configRolledOut reports whether every replica of ms serves the
+// configuration with the given hash.
+func configRolledOut(ms *mailv1.MailServer, hash string) bool {
+	c := meta.FindStatusCondition(ms.Status.Conditions, mailv1.MailServerConfigApplied)
+	return ms.Status.ConfigHash == hash && c != nil && c.Status == metav1.ConditionTrue
+}
+
+// serverForAddress finds the MailServer serving an address's domain. When
+// there is none, it returns a False status with the reason and message.
+func serverForAddress(ctx context.Context, c client.Reader, ns, addr string) (*mailv1.MailServer, metav1.ConditionStatus, string, string, error) {
+	domain := domainPart(addr)
+	var list mailv1.MailDomainList
+	if err := c.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{indexDomainName: domain}); err != nil {
+		return nil, "", "", "", fmt.Errorf("looking up the MailDomain of %s: %w", domain, err)
+	}
+	if len(list.Items) == 0 {
+		return nil, metav1.ConditionFalse, mailv1.ReasonDomainNotFound,
+			fmt.Sprintf("no MailDomain in this namespace serves %s; create one", domain), nil
+	}
+	sort.Slice(list.Items, func(a, b int) bool {
+		x, y := &list.Items[a], &list.Items[b]
+		return age{x.CreationTimestamp, 0, x.Name}.before(age{y.CreationTimestamp, 0, y.Name})
+	})
+	d := &list.Items[0]
+	ms := &mailv1.MailServer{}
+	err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: d.Spec.ServerRef.Name}, ms)
+	if apierrors.IsNotFound(err) {
+		return nil, metav1.ConditionFalse, mailv1.ReasonServerNotFound,
+			fmt.Sprintf("MailDomain %s names MailServer %s, which does not exist", d.Name, d.Spec.ServerRef.Name), nil
+	}
+	if err != nil {
+		return nil, "", "", "", fmt.Errorf("reading MailServer %s: %w", d.Spec.ServerRef.Name, err)
+	}
+	return ms, "", "", "", nil
+}
+
+func (r *MailboxReconciler) setup(mgr manager.Manager) error {
+	spec := builder.WithPredicates(predicate.GenerationChangedPredicate{})
+	err := builder.ControllerManagedBy(mgr).Named("mailbox").
+		For(&mailv1.Mailbox{}, spec).
+		Owns(&corev1.Secret{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.mailboxesOfSecret)).
+		Watches(&mailv1.MailDomain{}, handler.EnqueueRequestsFromMapFunc(mailboxesOfDomain(r.Client)), spec).
+		Watches(&mailv1.MailServer{}, handler.EnqueueRequestsFromMapFunc(mailboxesOfServer(r.Client)), serverStateChanged()).
+		WatchesRawSource(source.Channel(r.verdicts.mailboxes, &handler.EnqueueRequestForObject{})).
+		Complete(r)
+	if err != nil {
+		return fmt.Errorf("setting up the Mailbox controller: %w", err)
+	}
+	return nil
+}
+
+// serverStateChanged passes the creation and deletion of MailServers and
+// the changes of what the objects targeting them report: the configuration
+// hash and the ConfigApplied and Ready conditions. The event arrives once
+// the cache holds the new status, which the reconcile then reads.
+func serverStateChanged() builder.Predicates {
+	return builder.WithPredicates(serverStatePredicate())
+}
+
+// serverStatePredicate is the predicate of serverStateChanged.
+func serverStatePredicate() predicate.Predicate {
+	state := func(o client.Object) string {
+		ms, ok := o.(*mailv1.MailServer)
+		if !ok {
+			return ""
+		}
+		s := ms.Status.ConfigHash
+		for _, typ := range []string{mailv1.MailServerConfigApplied, mailv1.ConditionReady} {
+			if c := meta.FindStatusCondition(ms.Status.Conditions, typ); c != nil {
+				s += "/" + string(c.Status)
+			}
+		}
+		return s
+	}
+	return predicate.Funcs{
+		UpdateFunc:  func(e event.UpdateEvent) bool { return state(e.ObjectOld) != state(e.ObjectNew) },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+// mailboxesOfSecret maps a Secret to the Mailboxes whose password it holds.
+func (r *MailboxReconciler) mailboxesOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	var list mailv1.MailboxList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexPasswordSecret: o.GetName()}); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, len(list.Items))
+	for i, m := range list.Items {
+		out[i] = request(m.Namespace, m.Name)
+	}
+	return out
+}
+
+// mailboxesOfDomain maps a MailDomain to the Mailboxes in its domain.
+func mailboxesOfDomain(c client.Reader) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		return listByDomain(ctx, c, &mailv1.MailboxList{}, o.GetNamespace(), string(o.(*mailv1.MailDomain).Spec.Domain))
+	}
+}
+
+// mailboxesOfServer maps a MailServer to the Mailboxes of its domains.
+func mailboxesOfServer(c client.Reader) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		var out []reconcile.Request
+		for _, d := range domainsOfServer(ctx, c, o.GetNamespace(), o.GetName()) {
+			out = append(out, listByDomain(ctx, c, &mailv1.MailboxList{}, o.GetNamespace(), string(d.Spec.Domain))...)
+		}
+		return out
+	}
+}
+
+// domainsOfServer lists the MailDomains naming a MailServer.
+func domainsOfServer(ctx context.Context, c client.Reader, ns, server string) []mailv1.MailDomain {
+	var list mailv1.MailDomainList
+	if err := c.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{indexServerRef: server}); err != nil {
+		return nil
+	}
+	return list.Items
+}
+
+// listByDomain returns requests for the Mailboxes or MailAliases of a domain.
+func listByDomain(ctx context.Context, c client.Reader, list client.ObjectList, ns, domain string) []reconcile.Request {
+	if err := c.List(ctx, list, client.InNamespace(ns), client.MatchingFields{indexAddressDomain: domain}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	_ = meta.EachListItem(list, func(o runtime.Object) error {
+		obj := o.(client.Object)
+		out = append(out, request(obj.GetNamespace(), obj.GetName()))
+		return nil
+	})
+	return out
+}

@@ -1,0 +1,179 @@
+package controllers
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"math/big"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
+	"github.com/kubemail/kubemail/mailserver/auth"
+)
+
+// Passwords. A Mailbox's password reaches the server only as a hash, kept
+// in the Mailbox's credentials Secret (credentialsSecretName) under
+// keyPasswordHash, where the MailServer reconciler reads it:
+//   - spec.passwordSecretRef holding a hash (argon2id, bcrypt, SHA512-CRYPT):
+//     the hash is copied as it is;
+//   - spec.passwordSecretRef holding a password: it is hashed with argon2id
+//     once per version of the Secret — the credentials Secret records the
+//     referenced Secret's UID and resourceVersion, and a reconcile that finds
+//     them unchanged keeps the hash instead of hashing again (a new salt
+//     would change the configuration and roll it out for nothing);
+//   - no spec.passwordSecretRef: the operator generates a password and keeps
+//     it, with the username, in the credentials Secret for the user to read.
+
+// generatedPasswordLength is the length of generated passwords: 24 characters
+// of a 56-letter alphabet, about 139 bits.
+const generatedPasswordLength = 24
+
+// passwordAlphabet leaves out look-alikes (0/O, 1/l/I).
+const passwordAlphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+// sourceGenerated and sourceHash are password sources of a credentials Secret.
+const (
+	sourceGenerated  = "generated"
+	sourceHashPrefix = "hash:"
+)
+
+// credentialsComponent is the app.kubernetes.io/component label of
+// credentials Secrets, by which the MailServer reconciler lists them.
+const credentialsComponent = "credentials"
+
+// credentials is the state of a Mailbox's password.
+type credentials struct {
+	hash      string
+	password  string // only when generated
+	source    string // annotationPasswordSource
+	generated bool
+}
+
+// generatePassword returns a random password.
+func generatePassword() (string, error) {
+	var b strings.Builder
+	max := big.NewInt(int64(len(passwordAlphabet)))
+	for range generatedPasswordLength {
+		n, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			return "", fmt.Errorf("generating a password: %w", err)
+		}
+		b.WriteByte(passwordAlphabet[n.Int64()])
+	}
+	return b.String(), nil
+}
+
+// resolveCredentials works out the hash to store for m, reusing what the
+// credentials Secret (current, possibly nil) already holds when its source
+// is unchanged. A problem the user must fix is a *userError.
+func resolveCredentials(ctx context.Context, c client.Reader, m *mailv1.Mailbox, current *corev1.Secret) (credentials, error) {
+	ref := m.Spec.PasswordSecretRef
+	if ref == nil {
+		if current != nil && current.Annotations[annotationPasswordSource] == sourceGenerated &&
+			len(current.Data[keyPassword]) > 0 && auth.Recognized(string(current.Data[keyPasswordHash])) {
+			return credentials{hash: string(current.Data[keyPasswordHash]), password: string(current.Data[keyPassword]),
+				source: sourceGenerated, generated: true}, nil
+		}
+		password, err := generatePassword()
+		if err != nil {
+			return credentials{}, err
+		}
+		hash, err := auth.Hash(password)
+		if err != nil {
+			return credentials{}, fmt.Errorf("hashing the generated password of Mailbox %s: %w", m.Name, err)
+		}
+		return credentials{hash: hash, password: password, source: sourceGenerated, generated: true}, nil
+	}
+
+	s := &corev1.Secret{}
+	err := c.Get(ctx, client.ObjectKey{Namespace: m.Namespace, Name: ref.Name}, s)
+	if apierrors.IsNotFound(err) {
+		return credentials{}, &userError{reason: mailv1.ReasonSecretNotFound,
+			message: fmt.Sprintf("Secret %s (spec.passwordSecretRef) does not exist; create it with the password or its hash under key %q", ref.Name, ref.Key)}
+	}
+	if err != nil {
+		return credentials{}, fmt.Errorf("reading the password Secret of Mailbox %s: %w", m.Name, err)
+	}
+	raw, ok := s.Data[ref.Key]
+	if !ok {
+		return credentials{}, &userError{reason: mailv1.ReasonSecretNotFound,
+			message: fmt.Sprintf("Secret %s has no key %q (spec.passwordSecretRef.key)", ref.Name, ref.Key)}
+	}
+	// A file made with an editor ends in a newline that is not part of the password.
+	value := strings.TrimSuffix(strings.TrimSuffix(string(raw), "\n"), "\r")
+	if auth.Recognized(value) {
+		return credentials{hash: value, source: sourceHashPrefix + string(s.UID)}, nil
+	}
+	if value == "" || len(value) > auth.MaxPasswordLength {
+		return credentials{}, &userError{reason: mailv1.ReasonInvalidPassword, message: fmt.Sprintf(
+			"Secret %s key %q holds neither a recognised hash nor a password of 1 to %d bytes", ref.Name, ref.Key, auth.MaxPasswordLength)}
+	}
+	source := fmt.Sprintf("%s/%s/%s", s.UID, s.ResourceVersion, ref.Key)
+	if current != nil && current.Annotations[annotationPasswordSource] == source && auth.Recognized(string(current.Data[keyPasswordHash])) {
+		return credentials{hash: string(current.Data[keyPasswordHash]), source: source}, nil
+	}
+	hash, err := auth.Hash(value)
+	if err != nil {
+		return credentials{}, fmt.Errorf("hashing the password of Mailbox %s: %w", m.Name, err)
+	}
+	return credentials{hash: hash, source: source}, nil
+}
+
+// buildCredentialsSecret holds a Mailbox's password hash and, when the
+// password was generated, the login to hand to its user.
+func buildCredentialsSecret(m *mailv1.Mailbox, cr credentials) *corev1.Secret {
+	s := &corev1.Secret{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: credentialsSecretName(m.Name), Namespace: m.Namespace,
+			Labels: map[string]string{
+				labelName: appName, labelComponent: credentialsComponent, labelManagedBy: managerName,
+				labelPartOf: appName, labelMailbox: m.Name,
+			},
+			Annotations:     map[string]string{annotationPasswordSource: cr.source},
+			OwnerReferences: []metav1.OwnerReference{controllerRef(m, "Mailbox")},
+		},
+		Type: corev1.SecretTypeOpaque,
+		Data: map[string][]byte{keyPasswordHash: []byte(cr.hash)},
+	}
+	if cr.generated {
+		s.Data[keyUsername] = []byte(m.Spec.Address)
+		s.Data[keyPassword] = []byte(cr.password)
+	}
+	return s
+}
+
+// reconcileCredentials stores m's password hash in its credentials Secret.
+func (r *MailboxReconciler) reconcileCredentials(ctx context.Context, m *mailv1.Mailbox) error {
+	current := &corev1.Secret{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: m.Namespace, Name: credentialsSecretName(m.Name)}, current)
+	switch {
+	case apierrors.IsNotFound(err):
+		current = nil
+	case err != nil:
+		return fmt.Errorf("reading the credentials of Mailbox %s: %w", m.Name, err)
+	case !ownedBy(current, string(m.UID)):
+		return &userError{reason: reasonObjectConflict,
+			message: (&notOwnedError{kind: "Secret", name: current.Name, owner: "Mailbox " + m.Name}).Error()}
+	}
+	cr, err := resolveCredentials(ctx, r.Client, m, current)
+	if err != nil {
+		return err
+	}
+	if _, err := ensure(ctx, r.Client, buildCredentialsSecret(m, cr), updateSecret); err != nil {
+		if e, ok := asNotOwned(err); ok {
+			return &userError{reason: reasonObjectConflict, message: e.Error()}
+		}
+		return err
+	}
+	m.Status.CredentialsSecretName = ""
+	if cr.generated {
+		m.Status.CredentialsSecretName = credentialsSecretName(m.Name)
+	}
+	return nil
+}

@@ -85,6 +85,18 @@ envtest-bins: ## Build kube-apiserver, etcd and kubectl into $(KUBEMAIL_CACHE) (
 test: envtest-bins ## Run every test with -race: unit, protocol (real clients on 127.0.0.1), envtest against a real API server.
 	go test -race -shuffle=on -count=1 -timeout 30m ./...
 
+##@ Benchmarks (not part of make test)
+
+.PHONY: bench-deps
+bench-deps: ## Install Postfix and Dovecot from Debian, the peers the benchmarks run beside kubemail.
+	@if ! command -v postfix >/dev/null || ! [ -x /usr/sbin/dovecot ] || ! [ -x /usr/lib/dovecot/lmtp ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd; fi
+
+.PHONY: bench
+bench: build bench-deps ## kubemail beside Postfix+Dovecot in one run: SMTP ingest, POP3, IMAP, memory; prints ratios (BENCH_SMOKE=1 for a quick run).
+	KUBEMAIL_BIN=$(LOCALBIN)/kubemail hack/bench/run.sh
+
 ##@ Build
 
 .PHONY: build

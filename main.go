@@ -24,8 +24,12 @@ type command struct {
 // commands is the table of subcommands; each lives in its own cmd_*.go file.
 var commands = map[string]command{
 	"dev":    {"run a local API server with the CRDs installed, until interrupted", runDev},
+	"dkim":   {"make a DKIM signing key and print its DNS record (dkim keygen)", runDKIM},
+	"queue":  {"list, retry or delete a running server's queued mail", runQueue},
 	"passwd": {"read a password and print its argon2id hash", runPasswd},
 	"server": {"run the mail server", runServer},
+
+	"operator": {"run the operator: reconcile the mail.kubemail.io objects into running mail", runOperator},
 }
 
 // errUsage marks a command-line mistake; its message has been printed already.

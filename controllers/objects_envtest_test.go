@@ -178,14 +178,9 @@ func TestMailboxes(t *testing.T) {
 			return nil
 		})
 		// Unrelated changes of the Mailbox do not hash again.
-		m := &mailv1.Mailbox{}
-		if err := get(ns, "bob", m); err != nil {
-			t.Fatal(err)
-		}
-		m.Spec.Quota = ptr.To(resourceQuantity("1Gi"))
-		if err := env.Client.Update(ctx, m); err != nil {
-			t.Fatal(err)
-		}
+		updateObject(t, ns, "bob", &mailv1.Mailbox{}, func(m *mailv1.Mailbox) {
+			m.Spec.Quota = ptr.To(resourceQuantity("1Gi"))
+		})
 		served(t, ns, "the quota is served with the same hash", func(cfg *config.Config) error {
 			mb, _ := cfg.LookupMailbox("bob@example.com")
 			if mb == nil || mb.QuotaBytes != 1<<30 {
@@ -221,7 +216,7 @@ func TestMailboxes(t *testing.T) {
 			}
 			return nil
 		})
-		waitMailbox(t, ns, "bob", "bob is Ready", func(m *mailv1.Mailbox) error {
+		m := waitMailbox(t, ns, "bob", "bob is Ready", func(m *mailv1.Mailbox) error {
 			return ready(metav1.ConditionTrue, mailv1.ReasonReady)(m.Status.Conditions, m.Generation)
 		})
 		if m.Status.CredentialsSecretName != "" {
@@ -297,7 +292,6 @@ func TestAliases(t *testing.T) {
 func TestDomains(t *testing.T) {
 	res := &fakeResolver{mx: map[string][]*net.MX{"example.com": {{Host: "mx1.example.com.", Pref: 10}}}}
 	ns, _ := startOperator(t, Options{Resolver: res})
-	ctx := context.Background()
 
 	env.Create(t, fresh(ptrTo(domain("example-com", "example.com", 0, func(d *mailv1.MailDomain) {
 		d.Spec.DKIM.Algorithm = mailv1.DKIMEd25519
@@ -370,13 +364,9 @@ func TestDomains(t *testing.T) {
 	})
 
 	t.Run("manual publishing replaces the DNSEndpoint with a zone-file ConfigMap", func(t *testing.T) {
-		if err := get(ns, "example-com", d); err != nil {
-			t.Fatal(err)
-		}
-		d.Spec.DNS.Publish = mailv1.DNSPublishManual
-		if err := env.Client.Update(ctx, d); err != nil {
-			t.Fatal(err)
-		}
+		updateObject(t, ns, "example-com", d, func(d *mailv1.MailDomain) {
+			d.Spec.DNS.Publish = mailv1.DNSPublishManual
+		})
 		waitDomain(t, ns, "example-com", "ManualPublishing", func(d *mailv1.MailDomain) error {
 			return wantCondition(d.Status.Conditions, d.Generation, mailv1.MailDomainDNSPublished, metav1.ConditionFalse, mailv1.ReasonManualPublishing)
 		})

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"k8s.io/client-go/util/retry"
 	"os"
 	"testing"
 
@@ -57,6 +58,22 @@ func startOperator(t *testing.T, opts Options) (string, manager.Manager) {
 // get reads an object by name in ns.
 func get(ns, name string, obj client.Object) error {
 	return env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, obj)
+}
+
+// updateObject re-reads obj, applies mutate and writes it back, again while the
+// write conflicts with the operator's own status writes.
+func updateObject[T client.Object](t *testing.T, ns, name string, obj T, mutate func(T)) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := get(ns, name, obj); err != nil {
+			return err
+		}
+		mutate(obj)
+		return env.Client.Update(context.Background(), obj)
+	})
+	if err != nil {
+		t.Fatalf("updating %s: %v", name, err)
+	}
 }
 
 // wantCondition checks a condition's status and reason and that it

@@ -4,33 +4,92 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubemail/kubemail/mailserver/server"
 )
 
+// Environment variables the operator sets on the server pods
+// (controllers/doc.go).
+const (
+	envStatusConfigMap = "KUBEMAIL_STATUS_CONFIGMAP"
+	envPodNamespace    = "POD_NAMESPACE"
+)
+
 // runServer runs the mail server with the configuration file given by
-// --config until ctx is done (SIGINT or SIGTERM), then shuts it down
-// gracefully.
+// --config, or the operator's configuration Secrets given by
+// --config-secret, until ctx is done (SIGINT or SIGTERM), then shuts it
+// down gracefully.
 func runServer(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs := newFlagSet("server", stderr)
-	configPath := fs.String("config", "", "the server configuration file (required; see config/standalone/server.yaml)")
+	configPath := fs.String("config", "", "the server configuration file (see config/standalone/server.yaml)")
+	configSecret := fs.String("config-secret", "",
+		"NAMESPACE/NAME of shard 0 of the configuration Secrets the operator writes, read through the Kubernetes API")
+	kubeconfig := fs.String("kubeconfig", "", "with --config-secret: the kubeconfig file (default: the in-cluster configuration)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", server.DefaultShutdownTimeout,
 		"how long to let sessions finish on shutdown before closing them")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *configPath == "" {
-		fmt.Fprintln(stderr, "kubemail server: --config is required")
+	switch {
+	case *configPath == "" && *configSecret == "":
+		fmt.Fprintln(stderr, "kubemail server: --config is required, or --config-secret NAMESPACE/NAME")
+		fs.Usage()
+		return errUsage
+	case *configPath != "" && *configSecret != "":
+		fmt.Fprintln(stderr, "kubemail server: --config and --config-secret are mutually exclusive")
 		fs.Usage()
 		return errUsage
 	}
-	srv, err := server.New(server.Options{
+	opts := server.Options{
 		ConfigPath:      *configPath,
 		Logger:          newLogger(stderr),
 		ShutdownTimeout: *shutdownTimeout,
-	})
+	}
+	if *configSecret != "" {
+		so, err := secretOptions(*configSecret, *kubeconfig)
+		if err != nil {
+			return err
+		}
+		opts.ConfigSecret = so
+	} else if *kubeconfig != "" {
+		fmt.Fprintln(stderr, "kubemail server: --kubeconfig goes with --config-secret")
+		fs.Usage()
+		return errUsage
+	}
+	srv, err := server.New(opts)
 	if err != nil {
 		return err
 	}
 	return srv.Run(ctx)
+}
+
+// secretOptions builds the client and reads the status ConfigMap's name
+// and namespace from the environment.
+func secretOptions(ref, kubeconfig string) (*server.SecretOptions, error) {
+	ns, name, err := server.ParseSecretRef(ref)
+	if err != nil {
+		return nil, err
+	}
+	var rc *rest.Config
+	if kubeconfig != "" {
+		if rc, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
+			return nil, fmt.Errorf("loading kubeconfig %s: %w", kubeconfig, err)
+		}
+	} else if rc, err = rest.InClusterConfig(); err != nil {
+		return nil, fmt.Errorf("loading the in-cluster Kubernetes configuration (use --kubeconfig outside a cluster): %w", err)
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("creating the Kubernetes client: %w", err)
+	}
+	return &server.SecretOptions{
+		Client: client, Namespace: ns, Name: name,
+		StatusConfigMap: os.Getenv(envStatusConfigMap),
+		StatusNamespace: os.Getenv(envPodNamespace),
+	}, nil
 }

@@ -259,6 +259,15 @@ func BenchmarkLargeFolder(b *testing.B) {
 		}
 		b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
 	})
+	// A client's quick filter: one header field over the whole folder.
+	b.Run("search-header", func(b *testing.B) {
+		defer reportCPU(b)()
+		for range b.N {
+			if got := w.countResponses("UID SEARCH HEADER Subject 4242"); got != 1 {
+				b.Fatalf("%d responses", got)
+			}
+		}
+	})
 	b.Run("fetch-flags", func(b *testing.B) {
 		defer reportCPU(b)()
 		for range b.N {

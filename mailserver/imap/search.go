@@ -1,10 +1,12 @@
 package imap
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -16,8 +18,10 @@ import (
 // Search implements imapserver.Session (RFC 9051 §6.4.4 with ESEARCH
 // RFC 4731 and SEARCHRES RFC 5182, both part of IMAP4rev2). Criteria on
 // flags, size, dates, UIDs and sequence numbers use the store's listing;
-// header, body and text criteria read the bodies of the messages that are
-// still candidates, one at a time. Strings match as case-insensitive
+// body and text criteria read the bodies of the messages that are still
+// candidates, one at a time, and a search whose criteria need at most the
+// header reads the headers in bulk (store.HeaderReader, see
+// searchHeaders) when the store can. Strings match as case-insensitive
 // substrings of the decoded text (RFC 2047 words, transfer encodings and
 // charsets are decoded).
 func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (_ *imap.SearchData, err error) {
@@ -32,17 +36,26 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	if err != nil {
 		return nil, err
 	}
+	matched := make([]bool, len(msgs))
+	if hr, ok := s.srv.opts.Store.(store.HeaderReader); ok && crit.readsContent() && !crit.readsBody() {
+		if err := s.searchHeaders(ctx, hr, msgs, crit, matched); err != nil {
+			return nil, err
+		}
+	} else {
+		for i := range msgs {
+			c := &candidate{msg: &msgs[i], load: s.bodyLoader(ctx)}
+			matched[i] = crit.match(c)
+			if c.err != nil {
+				return nil, c.err
+			}
+		}
+	}
 	data := &imap.SearchData{}
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
 	var saved []store.UID
 	for i := range msgs {
-		c := &candidate{msg: &msgs[i], load: s.bodyLoader(ctx)}
-		ok := crit.match(c)
-		if c.err != nil {
-			return nil, c.err
-		}
-		if !ok {
+		if !matched[i] {
 			continue
 		}
 		f := &msgs[i]
@@ -81,6 +94,89 @@ func (s *session) bodyLoader(ctx context.Context) func(uid store.UID) ([]byte, e
 		}
 		return body, err
 	}
+}
+
+// searchHeaders sets matched for a search whose criteria need at most the
+// header: the messages that pass the listing's tests are read in batches
+// of fetchBatch, one store call per batch, by fetchReaders goroutines, and
+// each is matched inside the store's callback, so no header is held. A
+// message expunged meanwhile matches as one with an empty header, as with
+// bodyLoader.
+func (s *session) searchHeaders(ctx context.Context, hr store.HeaderReader, msgs []fetched, crit *criteria, matched []bool) error {
+	var cands []int // positions in msgs
+	for i := range msgs {
+		if crit.matchMeta(&msgs[i]) {
+			cands = append(cands, i)
+		}
+	}
+	batches := (len(cands) + fetchBatch - 1) / fetchBatch
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ref := s.sel.ref // workers touch no session state
+	var next atomic.Int64
+	errs := make(chan error, fetchReaders)
+	workers := min(fetchReaders, batches)
+	for range workers {
+		go func() {
+			var err error
+			defer func() { errs <- err }()
+			defer s.recoverWorker(&err)
+			for err == nil && ctx.Err() == nil {
+				b := int(next.Add(1)) - 1
+				if b >= batches {
+					return
+				}
+				err = searchHeaderBatch(ctx, hr, ref, msgs, cands[b*fetchBatch:min((b+1)*fetchBatch, len(cands))], crit, matched)
+			}
+		}()
+	}
+	var first error
+	for range workers {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}
+
+// searchHeaderBatch matches the messages at positions batch (ascending) of
+// msgs with one store call. It runs beside other batches: it writes only
+// its own positions of matched.
+func searchHeaderBatch(ctx context.Context, hr store.HeaderReader, ref store.FolderRef, msgs []fetched, batch []int, crit *criteria, matched []bool) error {
+	targets := make([]target, len(batch))
+	for k, i := range batch {
+		targets[k] = msgs[i].target
+	}
+	seen := make([]bool, len(batch))
+	matchText := func(k int, header []byte) {
+		c := &candidate{msg: &msgs[batch[k]], loaded: true, text: newMessageText(header)}
+		matched[batch[k]] = crit.match(c)
+	}
+	k := 0
+	err := hr.Headers(ctx, ref, storeSet(targets), func(uid store.UID, header []byte) error {
+		for k < len(batch) && msgs[batch[k]].uid < uid {
+			k++
+		}
+		if k == len(batch) || msgs[batch[k]].uid != uid {
+			return nil
+		}
+		seen[k] = true
+		matchText(k, header)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for k := range batch {
+		if !seen[k] {
+			matchText(k, nil)
+		}
+	}
+	return nil
 }
 
 // criteria is a SEARCH program with its number sets resolved against the
@@ -154,6 +250,46 @@ type candidate struct {
 
 	loaded bool
 	text   *messageText
+
+	scanned bool   // hdr, ascii and encoded are set
+	hdr     []byte // the header section
+	ascii   bool   // hdr is all ASCII
+	encoded bool   // hdr holds RFC 2047 words
+	lower   []byte // hdr lower-cased, once needed
+}
+
+// headerContains is messageText.headerContains with a quick rejection
+// first, as most messages lack most needles. A needle without spaces
+// found in a field's value (lines trimmed and joined with spaces, see
+// textproto.ReadHeader) lies on one line of the raw header section, and
+// lower-casing maps each rune alike there (the lines are cut at ASCII
+// bytes); without "=?" in the section no field decodes to other text. So
+// such a needle missing from the lower-cased section is in no field.
+func (c *candidate) headerContains(key, value string) bool {
+	t := c.content()
+	if value != "" && !strings.ContainsRune(value, ' ') {
+		if !c.scanned {
+			c.scanned = true
+			c.hdr = t.body[:store.HeaderLen(t.body)]
+			c.encoded = bytes.Contains(c.hdr, []byte("=?"))
+			c.ascii = isASCII(c.hdr)
+		}
+		switch {
+		case c.encoded:
+		case c.ascii && isASCII([]byte(value)):
+			if !containsFoldASCII(c.hdr, value) {
+				return false
+			}
+		default:
+			if c.lower == nil {
+				c.lower = bytes.ToLower(c.hdr)
+			}
+			if !bytes.Contains(c.lower, []byte(value)) {
+				return false
+			}
+		}
+	}
+	return t.headerContains(key, value)
 }
 
 func (c *candidate) content() *messageText {
@@ -170,19 +306,8 @@ func (c *candidate) content() *messageText {
 
 // match evaluates the criteria, cheap tests first.
 func (cr *criteria) match(c *candidate) bool {
-	m, crit := c.msg, cr.c
-	for _, set := range cr.sets {
-		if _, ok := slices.BinarySearch(set, m.uid); !ok {
-			return false
-		}
-	}
-	if !matchFlags(m.meta.Flags, crit.Flag, true) || !matchFlags(m.meta.Flags, crit.NotFlag, false) {
-		return false
-	}
-	if (crit.Larger > 0 && m.meta.Size <= crit.Larger) || (crit.Smaller > 0 && m.meta.Size >= crit.Smaller) {
-		return false
-	}
-	if !matchDate(m.meta.InternalDate, crit.Since, crit.Before) {
+	crit := cr.c
+	if !cr.matchMeta(c.msg) {
 		return false
 	}
 	if !crit.SentSince.IsZero() || !crit.SentBefore.IsZero() {
@@ -192,7 +317,7 @@ func (cr *criteria) match(c *candidate) bool {
 		}
 	}
 	for _, h := range cr.header {
-		if !c.content().headerContains(h.Key, h.Value) {
+		if !c.headerContains(h.Key, h.Value) {
 			return false
 		}
 	}
@@ -218,6 +343,91 @@ func (cr *criteria) match(c *candidate) bool {
 		}
 	}
 	return true
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// containsFoldASCII reports whether ASCII s, lower-cased, contains lower,
+// an ASCII string already lower-cased, without copying s.
+func containsFoldASCII(s []byte, lower string) bool {
+	n := len(lower)
+	first, firstUp := lower[0], lower[0]
+	if 'a' <= first && first <= 'z' {
+		firstUp -= 'a' - 'A'
+	}
+next:
+	for i := 0; i+n <= len(s); i++ {
+		if s[i] != first && s[i] != firstUp {
+			continue
+		}
+		for j := 1; j < n; j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != lower[j] {
+				continue next
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// matchMeta evaluates the criteria of this level that need only the
+// store's listing (not those under NOT and OR): a message failing them
+// does not match, whatever its text.
+func (cr *criteria) matchMeta(m *fetched) bool {
+	crit := cr.c
+	for _, set := range cr.sets {
+		if _, ok := slices.BinarySearch(set, m.uid); !ok {
+			return false
+		}
+	}
+	if !matchFlags(m.meta.Flags, crit.Flag, true) || !matchFlags(m.meta.Flags, crit.NotFlag, false) {
+		return false
+	}
+	if (crit.Larger > 0 && m.meta.Size <= crit.Larger) || (crit.Smaller > 0 && m.meta.Size >= crit.Smaller) {
+		return false
+	}
+	return matchDate(m.meta.InternalDate, crit.Since, crit.Before)
+}
+
+// readsContent reports whether any criterion, at any depth, looks at the
+// message's text (header fields, sent date, body or text).
+func (cr *criteria) readsContent() bool {
+	if len(cr.header) > 0 || !cr.c.SentSince.IsZero() || !cr.c.SentBefore.IsZero() {
+		return true
+	}
+	return cr.readsBody() || cr.any((*criteria).readsContent)
+}
+
+// readsBody reports whether any criterion, at any depth, looks past the
+// header (RFC 9051 §6.4.4 BODY and TEXT).
+func (cr *criteria) readsBody() bool {
+	return len(cr.body) > 0 || len(cr.text) > 0 || cr.any((*criteria).readsBody)
+}
+
+// any reports whether f holds for a criteria under NOT or OR.
+func (cr *criteria) any(f func(*criteria) bool) bool {
+	for _, n := range cr.not {
+		if f(n) {
+			return true
+		}
+	}
+	for _, o := range cr.or {
+		if f(o[0]) || f(o[1]) {
+			return true
+		}
+	}
+	return false
 }
 
 // matchFlags checks that every flag is set (want true) or unset. \Recent

@@ -7,6 +7,9 @@
 //
 //  1. New loads the configuration (config.Load); one that does not
 //     validate is refused with every field error, and nothing starts.
+//     With Options.ConfigSecret (`kubemail server --config-secret NS/NAME`)
+//     Run instead waits, logging, until the operator's sharded Secrets hold
+//     a valid configuration (secretsource.go).
 //  2. The store opens at storage.path (store/sqlite; a relative path is
 //     relative to the working directory) and every configured mailbox gets
 //     its store account with the default folders (accounts.go).
@@ -73,7 +76,8 @@
 //
 // # Reload
 //
-// The Watcher stores each valid new file into a staging Holder; the
+// The Watcher (or the Secret source, on each change of shard 0) stores each
+// valid new configuration into a staging Holder; the
 // callback creates the accounts of new mailboxes and then serves the
 // configuration, so a new mailbox can log in as soon as it is served. A
 // file that does not validate is refused, its field errors logged, and the

@@ -47,6 +47,7 @@ func (s *Server) applyConfig(ctx context.Context, cfg *config.Config) {
 func (s *Server) onServed(_, cfg *config.Config) {
 	s.metrics.setConfigHash(cfg.Hash())
 	s.metrics.reloads.WithLabelValues("ok").Inc()
+	s.status.set(cfg.Hash())
 	s.certs.refreshLogged() // new certificate paths, or self-signed for a new hostname
 }
 

@@ -28,8 +28,13 @@ const DefaultShutdownTimeout = 20 * time.Second
 
 // Options configure a Server.
 type Options struct {
-	// ConfigPath is the configuration file. Required.
+	// ConfigPath is the configuration file. Exactly one of ConfigPath and
+	// ConfigSecret is required.
 	ConfigPath string
+	// ConfigSecret, when set, reads the configuration from the operator's
+	// sharded Secrets instead of a file (secretsource.go); Run waits for a
+	// first valid configuration before it opens anything.
+	ConfigSecret *SecretOptions
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// ShutdownTimeout bounds the graceful part of shutdown. Zero means
@@ -50,8 +55,13 @@ type Options struct {
 type Server struct {
 	opts    Options
 	log     *slog.Logger
-	started *config.Config // the configuration loaded by New
+	started *config.Config // the configuration loaded by New, or the first read from the Secrets
 	metrics *metrics
+	source  *secretSource   // nil when reading a file
+	status  *statusReporter // nil without a status ConfigMap
+
+	stopSourceOnce sync.Once
+	stopSource     func() // stops source and status; set by Run
 
 	// Set by Run.
 	store   store.Store
@@ -70,8 +80,8 @@ type Server struct {
 // validate is refused with every field error. Nothing is opened or bound
 // until Run.
 func New(opts Options) (*Server, error) {
-	if opts.ConfigPath == "" {
-		return nil, errors.New("creating the mail server: a configuration file is required")
+	if (opts.ConfigPath == "") == (opts.ConfigSecret == nil) {
+		return nil, errors.New("creating the mail server: exactly one of a configuration file and a configuration Secret is required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -82,21 +92,67 @@ func New(opts Options) (*Server, error) {
 	if opts.CertPollInterval <= 0 {
 		opts.CertPollInterval = DefaultCertPollInterval
 	}
+	s := &Server{
+		opts:       opts,
+		log:        opts.Logger,
+		metrics:    newMetrics(),
+		readyCh:    make(chan struct{}),
+		stopSource: func() {},
+	}
+	if opts.ConfigSecret != nil {
+		var err error
+		if s.source, err = newSecretSource(*opts.ConfigSecret, s.configLog(), opts.ConfigDebounce); err != nil {
+			return nil, fmt.Errorf("creating the mail server: %w", err)
+		}
+		s.status = newStatusReporter(s.source.opts, s.log.With("component", "status"))
+		return s, nil
+	}
 	cfg, err := config.Load(opts.ConfigPath)
 	if err != nil {
 		return nil, fmt.Errorf("refusing to start: %w", err)
 	}
+	if err := checkDriver(cfg); err != nil {
+		return nil, err
+	}
+	s.started = cfg
+	return s, nil
+}
+
+// checkDriver refuses a storage driver the server cannot open yet.
+func checkDriver(cfg *config.Config) error {
 	if cfg.Storage.Driver != config.DriverSQLite {
-		return nil, fmt.Errorf("refusing to start: storage driver %q is not supported yet; use %q",
+		return fmt.Errorf("refusing to start: storage driver %q is not supported yet; use %q",
 			cfg.Storage.Driver, config.DriverSQLite)
 	}
-	return &Server{
-		opts:    opts,
-		log:     opts.Logger,
-		started: cfg,
-		metrics: newMetrics(),
-		readyCh: make(chan struct{}),
-	}, nil
+	return nil
+}
+
+// configLog is the logger of the configuration watcher or Secret source,
+// which counts the changes they refuse.
+func (s *Server) configLog() *slog.Logger {
+	return slog.New(reloadFailures{
+		Handler: s.log.Handler(),
+		inc:     func() { s.metrics.reloads.WithLabelValues("failed").Inc() },
+	}).With("component", "config")
+}
+
+// startSource runs the Secret source and the status reporter until
+// stopSource is called, and waits for the first valid configuration; nil
+// when ctx ends first.
+func (s *Server) startSource(ctx context.Context) *config.Config {
+	srcCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := s.source.run(srcCtx); err != nil {
+			s.log.Error("Watching the configuration Secret failed", "error", err)
+		}
+	})
+	if s.status != nil {
+		wg.Go(func() { s.status.run(srcCtx) })
+	}
+	s.stopSource = func() { s.stopSourceOnce.Do(func() { cancel(); wg.Wait() }) }
+	s.log.Info("Waiting for a valid configuration in the Secrets before starting", "secret", s.source.ref())
+	return s.source.waitFirst(ctx)
 }
 
 // Ready is closed once every listener accepts connections.
@@ -123,8 +179,19 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.runCalled.Swap(true) {
 		return errors.New("running the mail server: Run was called already")
 	}
+	from := s.opts.ConfigPath
+	if s.source != nil {
+		defer func() { s.stopSource() }()
+		if s.started = s.startSource(ctx); s.started == nil {
+			return nil // ctx ended before a configuration was found
+		}
+		if err := checkDriver(s.started); err != nil {
+			return err
+		}
+		from = "secret:" + s.source.ref()
+	}
 	cfg := s.started
-	s.log.Info("Starting the mail server", "config", s.opts.ConfigPath, "hash", cfg.Hash(), "hostname", cfg.Hostname)
+	s.log.Info("Starting the mail server", "config", from, "hash", cfg.Hash(), "hostname", cfg.Hostname)
 
 	st, err := sqlite.Open(cfg.Storage.Path, sqlite.Options{Logger: s.log.With("component", "store")}) //nolint:contextcheck // Open takes no context
 	if err != nil {
@@ -256,13 +323,13 @@ func (s *Server) listen(ctx context.Context, svcs []service) ([]*gate, httpListe
 
 // serve runs everything until ctx is done or a part fails, then shuts down.
 func (s *Server) serve(ctx context.Context, svcs []service, gates []*gate, lns httpListeners) error {
-	watcherLog := slog.New(reloadFailures{
-		Handler: s.log.Handler(),
-		inc:     func() { s.metrics.reloads.WithLabelValues("failed").Inc() },
-	}).With("component", "config")
-	watcher, err := config.NewWatcher(config.WatcherOptions{
-		Path: s.opts.ConfigPath, Holder: s.staging, Logger: watcherLog, Debounce: s.opts.ConfigDebounce,
-	})
+	var watcher *config.Watcher
+	var err error
+	if s.source == nil {
+		watcher, err = config.NewWatcher(config.WatcherOptions{
+			Path: s.opts.ConfigPath, Holder: s.staging, Logger: s.configLog(), Debounce: s.opts.ConfigDebounce,
+		})
+	}
 	if err != nil {
 		for _, g := range gates {
 			_ = g.Close()
@@ -319,7 +386,18 @@ func (s *Server) serve(ctx context.Context, svcs []service, gates []*gate, lns h
 
 	s.staging.OnChange(func(_, cfg *config.Config) { s.applyConfig(bg, cfg) })
 	s.serving.OnChange(s.onServed)
-	run(&bgWG, "config watcher", func() error { return watcher.Run(bg) })
+	if watcher != nil {
+		run(&bgWG, "config watcher", func() error { return watcher.Run(bg) })
+	} else {
+		s.source.start(func(c *config.Config) {
+			if _, err := s.staging.Store(c); err != nil {
+				s.log.Error("Configuration change callback failed", "error", err)
+			}
+		})
+		// Stopped with the background work, so no configuration arrives
+		// once the store is closing.
+		run(&bgWG, "config watcher", func() error { <-bg.Done(); s.stopSource(); return nil })
+	}
 	run(&bgWG, "certificate watcher", func() error { s.certs.run(bg, s.opts.CertPollInterval); return nil })
 
 	s.addrs = addrs
@@ -334,6 +412,7 @@ func (s *Server) serve(ctx context.Context, svcs []service, gates []*gate, lns h
 	s.log.Info("Outbound delivery running", "resolver", s.out.resolver)
 	s.ready.Store(true)
 	close(s.readyCh)
+	s.status.set(s.serving.Current().Hash())
 
 	var cause error
 	select {

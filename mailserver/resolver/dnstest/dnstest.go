@@ -5,6 +5,7 @@ package dnstest
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -29,15 +30,9 @@ type Server struct {
 // stops it when the test ends.
 func Start(t testing.TB, records ...string) *Server {
 	t.Helper()
-	var lc net.ListenConfig
-	pc, err := lc.ListenPacket(context.Background(), "udp", "127.0.0.1:0")
+	pc, l, err := listenPair()
 	if err != nil {
-		t.Fatalf("dnstest: listening on UDP: %v", err)
-	}
-	l, err := lc.Listen(context.Background(), "tcp", pc.LocalAddr().String())
-	if err != nil {
-		_ = pc.Close()
-		t.Fatalf("dnstest: listening on TCP: %v", err)
+		t.Fatalf("dnstest: %v", err)
 	}
 	s := &Server{addr: pc.LocalAddr().String(), records: map[string][]dns.RR{}, fail: map[string]int{}}
 	s.udp = &dns.Server{PacketConn: pc, Handler: s}
@@ -55,6 +50,27 @@ func Start(t testing.TB, records ...string) *Server {
 	})
 	s.Add(t, records...)
 	return s
+}
+
+// listenPair listens on UDP and TCP on the same free loopback port. The
+// port the kernel picks for UDP may be taken for TCP, so it tries again
+// with another port a few times.
+func listenPair() (net.PacketConn, net.Listener, error) {
+	var lc net.ListenConfig
+	var lastErr error
+	for range 20 {
+		pc, err := lc.ListenPacket(context.Background(), "udp", "127.0.0.1:0")
+		if err != nil {
+			return nil, nil, fmt.Errorf("listening on UDP: %w", err)
+		}
+		l, err := lc.Listen(context.Background(), "tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, l, nil
+		}
+		_ = pc.Close()
+		lastErr = err
+	}
+	return nil, nil, fmt.Errorf("listening on TCP beside UDP: %w", lastErr)
 }
 
 // Addr is the server's address, host:port.

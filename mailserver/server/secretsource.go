@@ -1,0 +1,353 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
+
+	"github.com/kubemail/kubemail/mailserver/config"
+)
+
+// Configuration from Kubernetes Secrets. The operator writes the
+// configuration with config.Split into <server>-config-0…n-1, shard 0 last
+// (controllers/doc.go). Every change of the configuration changes shard 0
+// (it carries the hash), so the source watches shard 0 alone, with a field
+// selector on its name (the server's Role grants get, list and watch on
+// those names only), and on each change reads the shards its index lists
+// and joins them. Shards of another version (a writer caught half-way) or
+// an API error are tried again after RetryInterval; an invalid
+// configuration is refused until the next change. The current
+// configuration keeps being served meanwhile.
+
+// Defaults of [SecretOptions].
+const (
+	DefaultSecretRetryInterval = 5 * time.Second
+	// StatusHashKey is the key of the status ConfigMap's data that holds
+	// the hash of the configuration served (controllers/doc.go).
+	StatusHashKey = "configHash"
+)
+
+// SecretOptions configure reading the configuration from sharded Secrets.
+type SecretOptions struct {
+	// Client reaches the API server. Required.
+	Client kubernetes.Interface
+	// Namespace and Name are those of shard 0 (<server>-config-0). Required.
+	Namespace, Name string
+	// StatusConfigMap, when set, is the ConfigMap whose data.configHash
+	// receives the hash of each configuration served.
+	StatusConfigMap string
+	// StatusNamespace is StatusConfigMap's namespace; Namespace when empty.
+	StatusNamespace string
+	// RetryInterval is how long to wait before reading the Secrets again
+	// after a missing Secret, an API error or shards of different versions.
+	// Zero means DefaultSecretRetryInterval.
+	RetryInterval time.Duration
+}
+
+// ParseSecretRef splits "NAMESPACE/NAME".
+func ParseSecretRef(ref string) (namespace, name string, err error) {
+	namespace, name, ok := strings.Cut(ref, "/")
+	if !ok || namespace == "" || name == "" || strings.Contains(name, "/") {
+		return "", "", fmt.Errorf("parsing the Secret reference %q: want NAMESPACE/NAME", ref)
+	}
+	return namespace, name, nil
+}
+
+// errRetry marks a refusal worth trying again without a change: a missing
+// Secret, an API error, shards of different versions.
+type errRetry struct{ err error }
+
+func (e errRetry) Error() string { return e.err.Error() }
+func (e errRetry) Unwrap() error { return e.err }
+
+// secretSource reads the configuration from the Secrets and hands each
+// valid new one to deliver.
+type secretSource struct {
+	opts     SecretOptions
+	log      *slog.Logger
+	debounce time.Duration
+
+	kickCh chan struct{} // capacity 1: a read is wanted
+
+	mu      sync.Mutex
+	deliver func(*config.Config) // nil until the first configuration is taken
+	first   chan *config.Config  // receives the first valid configuration
+	last    string               // hash of the last configuration delivered
+}
+
+func newSecretSource(opts SecretOptions, log *slog.Logger, debounce time.Duration) (*secretSource, error) {
+	if opts.Client == nil || opts.Namespace == "" || opts.Name == "" {
+		return nil, errors.New("reading the configuration from Secrets: Client, Namespace and Name are required")
+	}
+	if opts.RetryInterval <= 0 {
+		opts.RetryInterval = DefaultSecretRetryInterval
+	}
+	if opts.StatusNamespace == "" {
+		opts.StatusNamespace = opts.Namespace
+	}
+	if debounce <= 0 {
+		debounce = config.DefaultDebounce
+	}
+	return &secretSource{
+		opts: opts, debounce: debounce, first: make(chan *config.Config, 1), kickCh: make(chan struct{}, 1),
+		log: log.With("secret", opts.Namespace+"/"+opts.Name),
+	}, nil
+}
+
+// ref names shard 0 for messages.
+func (s *secretSource) ref() string { return s.opts.Namespace + "/" + s.opts.Name }
+
+// read fetches shard 0 and the shards its index lists and joins them.
+func (s *secretSource) read(ctx context.Context) (*config.Config, error) {
+	secrets := s.opts.Client.CoreV1().Secrets(s.opts.Namespace)
+	get := func(name string) (map[string][]byte, error) {
+		sec, err := secrets.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, errRetry{fmt.Errorf("reading the configuration Secret %s/%s: %w", s.opts.Namespace, name, err)}
+		}
+		return sec.Data, nil
+	}
+	shard0, err := get(s.opts.Name)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := config.ReadShardIndex(shard0)
+	if err != nil {
+		return nil, err
+	}
+	shards := []map[string][]byte{shard0}
+	for _, name := range idx.Shards[1:] {
+		data, err := get(name)
+		if err != nil {
+			return nil, err
+		}
+		shards = append(shards, data)
+	}
+	c, err := config.Join(shards)
+	if errors.Is(err, config.ErrShardMismatch) {
+		return nil, errRetry{err}
+	}
+	return c, err
+}
+
+// load reads the Secrets once and delivers a valid new configuration. It
+// reports whether to try again later.
+func (s *secretSource) load(ctx context.Context) (retryLater bool) {
+	c, err := s.read(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		if ctx.Err() != nil {
+			return false
+		}
+		if s.deliver == nil && s.last == "" {
+			s.log.Warn("Waiting for a valid configuration in the Secrets before starting", "error", err)
+		} else {
+			s.log.Error(watcherRefusal+"; keeping the current configuration", "servingHash", s.last, "error", err)
+		}
+		var r errRetry
+		return errors.As(err, &r)
+	}
+	if c.Hash() == s.last {
+		return false
+	}
+	if s.deliver == nil {
+		if s.last == "" {
+			s.first <- c // buffered; taken by waitFirst
+			s.last = c.Hash()
+			s.log.Info("Configuration read from the Secrets", "hash", c.Hash())
+		}
+		// A change before the server took the first one is read again once
+		// it has (start asks for a reload).
+		return false
+	}
+	prev := s.last
+	s.last = c.Hash()
+	s.deliver(c)
+	s.log.Info("Configuration reloaded", "hash", c.Hash(), "previousHash", prev)
+	return false
+}
+
+// start hands further configurations to deliver and reads the Secrets
+// again, for changes made while the server was starting.
+func (s *secretSource) start(deliver func(*config.Config)) {
+	s.mu.Lock()
+	s.deliver = deliver
+	s.mu.Unlock()
+	s.kick()
+}
+
+// kick asks run for a read (after the debounce).
+func (s *secretSource) kick() {
+	select {
+	case s.kickCh <- struct{}{}:
+	default:
+	}
+}
+
+// waitFirst returns the first valid configuration, or nil when ctx ends.
+func (s *secretSource) waitFirst(ctx context.Context) *config.Config {
+	select {
+	case c := <-s.first:
+		return c
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// run watches shard 0 until ctx is done, reading the Secrets on each change.
+func (s *secretSource) run(ctx context.Context) error {
+	factory := informers.NewSharedInformerFactoryWithOptions(s.opts.Client, 0,
+		informers.WithNamespace(s.opts.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", s.opts.Name).String()
+		}))
+	inf := factory.Core().V1().Secrets().Informer()
+	onSecret := func(obj any) {
+		if sec, ok := obj.(*corev1.Secret); ok && sec.Name == s.opts.Name {
+			s.kick()
+		}
+	}
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    onSecret,
+		UpdateFunc: func(_, obj any) { onSecret(obj) },
+	}); err != nil {
+		return fmt.Errorf("watching the configuration Secret %s: %w", s.ref(), err)
+	}
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+
+	s.kick() // read once at the start, whether or not the Secret exists
+	var timer *time.Timer
+	var fire <-chan time.Time
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	arm := func(d time.Duration) {
+		if timer == nil {
+			timer = time.NewTimer(d)
+		} else {
+			timer.Reset(d)
+		}
+		fire = timer.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.kickCh:
+			arm(s.debounce)
+		case <-fire:
+			fire = nil
+			if s.load(ctx) {
+				arm(s.opts.RetryInterval)
+			}
+		}
+	}
+}
+
+// statusReporter writes the hash served into the status ConfigMap, on its
+// own goroutine so a slow API server never holds up a reload; it writes
+// only the latest hash.
+type statusReporter struct {
+	client          kubernetes.Interface
+	namespace, name string
+	retry           time.Duration
+	log             *slog.Logger
+	latest          chan string // capacity 1: the hash to write next
+}
+
+func newStatusReporter(o SecretOptions, log *slog.Logger) *statusReporter {
+	if o.StatusConfigMap == "" {
+		return nil
+	}
+	return &statusReporter{
+		client: o.Client, namespace: o.StatusNamespace, name: o.StatusConfigMap, retry: o.RetryInterval,
+		log:    log.With("configMap", o.StatusNamespace+"/"+o.StatusConfigMap),
+		latest: make(chan string, 1),
+	}
+}
+
+// set asks for hash to be written, replacing a hash not yet written.
+func (r *statusReporter) set(hash string) {
+	if r == nil {
+		return
+	}
+	for {
+		select {
+		case r.latest <- hash:
+			return
+		default:
+			select {
+			case <-r.latest:
+			default:
+			}
+		}
+	}
+}
+
+// run writes the hashes asked for until ctx is done.
+func (r *statusReporter) run(ctx context.Context) {
+	var pending string
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case pending = <-r.latest:
+		case <-retry:
+		}
+		retry = nil
+		if err := r.write(ctx, pending); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			r.log.Error("Cannot report the configuration served in the status ConfigMap; trying again", "hash", pending, "error", err)
+			retry = time.After(r.retry)
+			continue
+		}
+		r.log.Info("Reported the configuration served", "hash", pending)
+	}
+}
+
+// write sets data.configHash with Get and Update, again on a conflict.
+func (r *statusReporter) write(ctx context.Context, hash string) error {
+	cms := r.client.CoreV1().ConfigMaps(r.namespace)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cm, err := cms.Get(ctx, r.name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if cm.Data[StatusHashKey] == hash {
+			return nil
+		}
+		if cm.Data == nil {
+			cm.Data = map[string]string{}
+		}
+		cm.Data[StatusHashKey] = hash
+		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
+		return err
+	})
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("updating the status ConfigMap: it does not exist (the operator creates it): %w", err)
+	}
+	if err != nil {
+		return fmt.Errorf("updating the status ConfigMap: %w", err)
+	}
+	return nil
+}

@@ -83,7 +83,7 @@ envtest-bins: ## Build kube-apiserver, etcd and kubectl into $(KUBEMAIL_CACHE) (
 
 .PHONY: test
 test: envtest-bins ## Run every test with -race: unit, protocol (real clients on 127.0.0.1), envtest against a real API server.
-	go test -race -shuffle=on -count=1 -timeout 30m ./...
+	KUBEMAIL_LOOPBACK_DNS_ONLY=1 go test -race -shuffle=on -count=1 -timeout 30m ./...
 
 ##@ Benchmarks (not part of make test)
 

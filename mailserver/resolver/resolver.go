@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -45,6 +46,12 @@ const DefaultTimeout = 5 * time.Second
 
 // resolvConf is where the system's resolver is configured.
 const resolvConf = "/etc/resolv.conf"
+
+// LoopbackOnlyEnv names an environment variable that, when set to 1, makes
+// New refuse every DNS server that is not a loopback address. `make test`
+// sets it, so a test that forgets to point the server at its fake DNS fails
+// at once instead of sending queries to the machine's resolver.
+const LoopbackOnlyEnv = "KUBEMAIL_LOOPBACK_DNS_ONLY"
 
 // Options configure New.
 type Options struct {
@@ -77,8 +84,14 @@ func New(opts Options) (*DNS, error) {
 		}
 		server = net.JoinHostPort(conf.Servers[0], conf.Port)
 	}
-	if _, _, err := net.SplitHostPort(server); err != nil {
+	host, _, err := net.SplitHostPort(server)
+	if err != nil {
 		return nil, fmt.Errorf("DNS server %q: %w", server, err)
+	}
+	if os.Getenv(LoopbackOnlyEnv) == "1" {
+		if ip, err := netip.ParseAddr(host); err != nil || !ip.IsLoopback() {
+			return nil, fmt.Errorf("refusing DNS server %q: %s=1 allows only loopback DNS servers (set outbound.resolver to the test's fake DNS)", server, LoopbackOnlyEnv)
+		}
 	}
 	timeout := opts.Timeout
 	if timeout <= 0 {

@@ -86,3 +86,25 @@ func TestLookups(t *testing.T) {
 		}
 	})
 }
+
+func TestLoopbackOnlyRefusesOtherServers(t *testing.T) {
+	t.Setenv(resolver.LoopbackOnlyEnv, "1")
+	tests := map[string]struct {
+		server string
+		ok     bool
+	}{
+		"a DNS server on 127.0.0.1 is allowed":    {"127.0.0.1:5353", true},
+		"a DNS server on ::1 is allowed":          {"[::1]:53", true},
+		"a private-network server is refused":     {"10.255.255.53:53", false},
+		"a public server is refused":              {"192.0.2.53:53", false},
+		"a name instead of an address is refused": {"localhost:53", false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := resolver.New(resolver.Options{Server: tc.server})
+			if (err == nil) != tc.ok {
+				t.Fatalf("New(%q) = %v, want ok %v", tc.server, err, tc.ok)
+			}
+		})
+	}
+}

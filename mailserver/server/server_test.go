@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/resolver/dnstest"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
@@ -45,6 +46,9 @@ func listeningConfig(t *testing.T) config.Config {
 	any := config.Listener{Address: "127.0.0.1:0"}
 	c.Listeners = config.Listeners{SMTP: any, Submission: any, Submissions: any, POP3: any, POP3S: any, Ops: any}
 	c.Storage.Path = filepath.Join(t.TempDir(), "data")
+	// The MX listener's SPF/DKIM/DMARC checks and the queue look names up:
+	// in tests only in a DNS server on 127.0.0.1, never the system's.
+	c.Outbound.Resolver = dnstest.Start(t).Addr()
 	return c
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/resolver/dnstest"
 )
 
 // The demo account of config/standalone/server.yaml.
@@ -70,6 +71,9 @@ func newEnv(t *testing.T, mutate ...func(*config.Config)) *env {
 		Mailboxes: sample.Mailboxes,
 		Aliases:   sample.Aliases,
 	}
+	// The MX listener's SPF/DKIM/DMARC checks look the sender's domain up:
+	// in tests only in a DNS server on 127.0.0.1, never the system's.
+	e.cfg.Outbound.Resolver = dnstest.Start(t).Addr()
 	for _, m := range mutate {
 		m(&e.cfg)
 	}

@@ -23,7 +23,10 @@ type renderedConfig struct {
 		Driver string `json:"driver"`
 		Path   string `json:"path"`
 	} `json:"storage"`
-	Limits  map[string]int `json:"limits"`
+	Limits   map[string]int `json:"limits"`
+	Outbound struct {
+		Resolver string `json:"resolver"`
+	} `json:"outbound"`
 	Domains []struct {
 		Name string `json:"name"`
 	} `json:"domains"`
@@ -58,6 +61,9 @@ func TestKubemailConfigTemplate(t *testing.T) {
 			var cfg renderedConfig
 			if err := yaml.UnmarshalStrict(out, &cfg); err != nil {
 				t.Fatalf("rendered config is not the expected YAML: %v\n%s", err, out)
+			}
+			if host, _, _ := strings.Cut(cfg.Outbound.Resolver, ":"); host != "127.0.0.1" {
+				t.Errorf("outbound.resolver %q: the benchmark's DNS look-ups must stay on 127.0.0.1", cfg.Outbound.Resolver)
 			}
 			if cfg.APIVersion != "server.kubemail.io/v1alpha1" || cfg.Kind != "ServerConfig" || cfg.Hostname != d.Hostname {
 				t.Errorf("header = %s %s %s", cfg.APIVersion, cfg.Kind, cfg.Hostname)

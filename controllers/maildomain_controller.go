@@ -278,7 +278,12 @@ func (r *MailDomainReconciler) verifyDNS(ctx context.Context, d *mailv1.MailDoma
 		fmt.Fprintf(&fp, "%s %s %s\n", rec.Name, rec.Type, rec.Value)
 	}
 	now := r.now()
-	if due, wait := r.checks.due(d.UID, fp.String(), now); !due && st.conds.get(mailv1.MailDomainDNSVerified) != nil {
+	// Skip the look-up only when the status already holds the result of one:
+	// a look-up whose status write was lost (a conflict) must not leave the
+	// condition at "not checked yet" until the next interval.
+	prev := st.conds.get(mailv1.MailDomainDNSVerified)
+	checked := prev != nil && (prev.Reason == mailv1.ReasonVerified || prev.Reason == mailv1.ReasonRecordsMissing)
+	if due, wait := r.checks.due(d.UID, fp.String(), now); !due && checked {
 		st.after = wait // the flags and the condition from the last look-up stand
 		return nil
 	}

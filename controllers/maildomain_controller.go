@@ -306,7 +306,7 @@ func (r *MailDomainReconciler) verifyDNS(ctx context.Context, d *mailv1.MailDoma
 
 // count sets the numbers of Mailboxes and MailAliases in the domain.
 func (r *MailDomainReconciler) count(ctx context.Context, d *mailv1.MailDomain, _ *domainState) error {
-	d.Status.Mailboxes = int32(len(listByDomain(ctx, r.Client, &mailv1.MailboxList{}, d.Namespace, string(d.Spec.Domain))))
-	d.Status.Aliases = int32(len(listByDomain(ctx, r.Client, &mailv1.MailAliasList{}, d.Namespace, string(d.Spec.Domain))))
+	d.Status.Mailboxes = int32(len(listByDomain(ctx, r.Client, &mailv1.MailboxList{}, d.Namespace, string(d.Spec.Domain)))) //nolint:gosec // G115: bounded: a namespace holds far fewer than 2^31 objects
+	d.Status.Aliases = int32(len(listByDomain(ctx, r.Client, &mailv1.MailAliasList{}, d.Namespace, string(d.Spec.Domain)))) //nolint:gosec // G115: bounded: a namespace holds far fewer than 2^31 objects
 	return nil
 }

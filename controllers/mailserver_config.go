@@ -172,7 +172,7 @@ func (r *MailServerReconciler) reconcileConfig(ctx context.Context, ms *mailv1.M
 		passwordHashes: g.hashes, dkimKeys: ready, relay: g.relay})
 	if err != nil {
 		st.fail(mailv1.MailServerConfigApplied, mailv1.ReasonConfigInvalid, err.Error()+"; the servers keep their previous configuration")
-		return nil
+		return nil //nolint:nilerr // an invalid config is reported in status, not retried
 	}
 	shards, err := config.Split(out.config, ms.Name+"-config", r.ShardBytes)
 	if err != nil {
@@ -200,7 +200,7 @@ func (r *MailServerReconciler) reconcileConfig(ctx context.Context, ms *mailv1.M
 		return err
 	}
 	ms.Status.ConfigHash = out.config.Hash()
-	ms.Status.Domains = int32(len(out.domains))
+	ms.Status.Domains = int32(len(out.domains)) //nolint:gosec // G115: bounded: a namespace holds far fewer than 2^31 domains
 	st.served = servedFrom(out, g)
 	st.served.inputs, st.served.shards = fingerprint, names
 	return nil
@@ -253,10 +253,7 @@ func (r *MailServerReconciler) stillWritten(ctx context.Context, ms *mailv1.Mail
 			found++
 		}
 	}
-	if found != len(prev.shards) {
-		return false
-	}
-	return true
+	return found == len(prev.shards)
 }
 
 // policyKey identifies a version of a RelayPolicy in a servedConfig.

@@ -74,13 +74,13 @@ type Endpoint struct {
 }
 
 // DNSEndpointSpec lists the records to publish.
-type DNSEndpointSpec struct {
+type DNSEndpointSpec struct { //nolint:revive // the names of external-dns's own types, kept for a wire-compatible copy
 	// Endpoints are the records.
 	Endpoints []*Endpoint `json:"endpoints,omitempty"`
 }
 
 // DNSEndpointStatus is what external-dns reports.
-type DNSEndpointStatus struct {
+type DNSEndpointStatus struct { //nolint:revive // the names of external-dns's own types, kept for a wire-compatible copy
 	// ObservedGeneration is the generation external-dns last published.
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 }
@@ -102,7 +102,7 @@ type DNSEndpoint struct {
 // DNSEndpointList is a list of DNSEndpoints.
 //
 // +kubebuilder:object:root=true
-type DNSEndpointList struct {
+type DNSEndpointList struct { //nolint:revive // the names of external-dns's own types, kept for a wire-compatible copy
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	// Items are the DNSEndpoints.

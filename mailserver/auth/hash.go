@@ -193,7 +193,7 @@ func parseArgon2id(hash string) (parsed, error) {
 		}
 		vals[i] = n
 	}
-	h := &argon2idHash{memory: uint32(vals[0]), time: uint32(vals[1])}
+	h := &argon2idHash{memory: uint32(vals[0]), time: uint32(vals[1])} //nolint:gosec // G115: bounded: both are range-checked just below before use
 	switch {
 	case vals[2] < 1 || vals[2] > 255:
 		return fail("p must be between 1 and 255")
@@ -202,7 +202,7 @@ func parseArgon2id(hash string) (parsed, error) {
 	case vals[0] < 8*vals[2] || vals[0] > MaxArgon2Memory:
 		return fail(fmt.Sprintf("m must be between 8×p and %d", MaxArgon2Memory))
 	}
-	h.threads = uint8(vals[2])
+	h.threads = uint8(vals[2]) //nolint:gosec // G115: bounded: p was checked to be 1..255 above
 	var err error
 	if h.salt, err = decodeB64(parts[4]); err != nil || len(h.salt) < 8 {
 		return fail("salt must be at least 8 bytes of base64")
@@ -218,7 +218,7 @@ func decodeB64(s string) ([]byte, error) {
 }
 
 func (h *argon2idHash) verify(password string) bool {
-	got := argon2.IDKey([]byte(password), h.salt, h.time, h.memory, h.threads, uint32(len(h.key)))
+	got := argon2.IDKey([]byte(password), h.salt, h.time, h.memory, h.threads, uint32(len(h.key))) //nolint:gosec // G115: bounded: the key length was checked to be 16..1024 at parse
 	return subtle.ConstantTimeCompare(got, h.key) == 1
 }
 

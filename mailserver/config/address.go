@@ -156,7 +156,7 @@ func checkLocalPart(local string) error {
 		return errors.New("misplaced dot in local part")
 	}
 	for _, r := range local {
-		if r < utf8.RuneSelf && r != '.' && !isAtext(byte(r)) {
+		if r < utf8.RuneSelf && r != '.' && !isAtext(byte(r)) { //nolint:gosec // G115: bounded: r < utf8.RuneSelf is checked first
 			return fmt.Errorf("invalid character %q in local part", r)
 		}
 		if r >= 0x80 && r <= 0x9f { // C1 controls are not utext

@@ -41,7 +41,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	v, err := time.ParseDuration(s)
 	if err != nil {
 		d.invalid = fmt.Sprintf("%q is not a duration like \"30s\" or \"10m\"", s)
-		return nil
+		return nil //nolint:nilerr // reported with its field path by validation
 	}
 	d.Duration = v
 	return nil

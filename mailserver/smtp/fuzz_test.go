@@ -31,10 +31,10 @@ func FuzzLineChecker(f *testing.F) {
 		max := 3 + int(m%64)
 		k := int(split % uint(len(data)+1))
 		whole := &lineChecker{max: max}
-		whole.Write(data)
+		_, _ = whole.Write(data)
 		parts := &lineChecker{max: max}
-		parts.Write(data[:k])
-		parts.Write(data[k:])
+		_, _ = parts.Write(data[:k])
+		_, _ = parts.Write(data[k:])
 		got := whole.Close()
 		if split := parts.Close(); split != got {
 			t.Fatalf("verdict depends on the write boundary: %v whole, %v split at %d", got, split, k)

@@ -3,6 +3,7 @@ package queue
 import (
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,10 +69,12 @@ func TestConcurrencyIsLimitedPerDestination(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.waitInbox("carl@c.test", 1)
+	// Count b.test's recipients only: carl's may still show as in flight
+	// for a moment after his inbox has the message, until it is settled.
 	inFlight := 0
 	for _, e := range a.queued() {
 		for _, r := range e.Recipients {
-			if r.InFlight {
+			if r.InFlight && strings.HasSuffix(r.Address, "@b.test") {
 				inFlight++
 			}
 		}

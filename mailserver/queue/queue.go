@@ -163,6 +163,9 @@ func (q *Queue) Run(ctx context.Context) error {
 	}
 	defer q.wg.Wait()
 	if n, err := q.opts.Store.ReleaseLeases(ctx, q.clock.Now()); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started: nothing was leased or lost
+		}
 		return fmt.Errorf("starting the queue: %w", err)
 	} else if n > 0 {
 		q.log.Info("Retrying deliveries interrupted by the last shutdown or crash", "recipients", n)

@@ -157,7 +157,7 @@ func TestEverySessionRunsOverABatchConn(t *testing.T) {
 		ts.deliver(t, "alice@example.com", "", benchMessage(i))
 	}
 	plain := ts.dialPlain(t)
-	plain.startTLS(ts.pki.clientConfig)
+	plain.startTLS(ts.pki.ClientConfig)
 	plain.ok("LOGIN alice@example.com secret")
 	for name, w := range map[string]*wire{"STARTTLS": plain, "implicit TLS": ts.login(t, "alice@example.com", "secret")} {
 		t.Run(name, func(t *testing.T) {

@@ -95,7 +95,7 @@ func BenchmarkIdleConnectionMemory(b *testing.B) {
 	for range b.N {
 		before := liveBytes()
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), envIdleAddr+"="+ts.tls, envIdleCA+"="+ts.pki.caFile,
+		cmd.Env = append(os.Environ(), envIdleAddr+"="+ts.tls, envIdleCA+"="+ts.pki.CAFile,
 			envIdleConns+"="+strconv.Itoa(conns))
 		stdin, _ := cmd.StdinPipe()
 		stdout, _ := cmd.StdoutPipe()

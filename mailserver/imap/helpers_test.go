@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubemail/kubemail/internal/testpki"
 	"github.com/kubemail/kubemail/mailserver/auth"
 	"github.com/kubemail/kubemail/mailserver/store"
 	"github.com/kubemail/kubemail/mailserver/store/sqlite"
@@ -154,7 +155,7 @@ type testServer struct {
 	fault *faultStore
 	auth  *fakeAuth
 	obs   *countingObserver
-	pki   *testPKI
+	pki   *testpki.PKI
 	plain string
 	tls   string
 	logs  *strings.Builder
@@ -170,7 +171,7 @@ func newTestServer(t testing.TB, tweak ...func(*Options)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{store: st, auth: newFakeAuth(), obs: newCountingObserver(), pki: newTestPKI(t),
+	ts := &testServer{store: st, auth: newFakeAuth(), obs: newCountingObserver(), pki: testpki.New(t),
 		quota: map[string]int64{}, logs: &strings.Builder{}}
 	ts.fault = &faultStore{Store: st}
 	opts := Options{
@@ -181,7 +182,7 @@ func newTestServer(t testing.TB, tweak ...func(*Options)) *testServer {
 			defer ts.mu.Unlock()
 			return ts.quota[account]
 		}),
-		TLSConfig: ts.pki.serverConfig,
+		TLSConfig: ts.pki.ServerConfig,
 		Logger:    slog.New(slog.NewTextHandler(lockedWriter{mu: &ts.logMu, w: ts.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Hostname:  "imap.example.com",
 		Observer:  ts.obs,
@@ -281,7 +282,7 @@ func (ts *testServer) dialPlain(t testing.TB) *wire {
 // dialTLS connects to the implicit-TLS listener.
 func (ts *testServer) dialTLS(t testing.TB) *wire {
 	t.Helper()
-	c, err := tls.Dial("tcp", ts.tls, ts.pki.clientConfig)
+	c, err := tls.Dial("tcp", ts.tls, ts.pki.ClientConfig)
 	if err != nil {
 		t.Fatal(err)
 	}

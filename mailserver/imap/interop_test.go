@@ -105,7 +105,7 @@ func TestPythonImaplib(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, python, script, mode, host, port, ts.pki.caFile)
+			cmd := exec.CommandContext(ctx, python, script, mode, host, port, ts.pki.CAFile)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			stdout, err := cmd.StdoutPipe()
@@ -185,7 +185,7 @@ func TestCurl(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		base := []string{"--silent", "--show-error", "--max-time", "20", "--cacert", ts.pki.caFile,
+		base := []string{"--silent", "--show-error", "--max-time", "20", "--cacert", ts.pki.CAFile,
 			"--user", "alice@example.com:secret"}
 		out, err := exec.CommandContext(ctx, curl, append(base, args...)...).CombinedOutput()
 		if err != nil {

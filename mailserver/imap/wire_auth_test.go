@@ -23,7 +23,7 @@ func TestCapabilitiesFollowTLSAndLogin(t *testing.T) {
 	if strings.Contains(caps, "AUTH=PLAIN") {
 		t.Errorf("before TLS: %q offers AUTH=PLAIN", caps)
 	}
-	w.startTLS(ts.pki.clientConfig)
+	w.startTLS(ts.pki.ClientConfig)
 	caps = strings.Join(w.ok("CAPABILITY"), " ")
 	if !strings.Contains(caps, "AUTH=PLAIN") || strings.Contains(caps, "LOGINDISABLED") || strings.Contains(caps, "STARTTLS") {
 		t.Errorf("after STARTTLS: %q", caps)
@@ -57,7 +57,7 @@ func TestSTARTTLSInjectionIsDiscarded(t *testing.T) {
 	w := ts.dialPlain(t)
 	w.send("a STARTTLS\r\nb LOGIN alice@example.com secret\r\n")
 	w.expectPrefix("a OK")
-	tc := tls.Client(w.conn, ts.pki.clientConfig)
+	tc := tls.Client(w.conn, ts.pki.ClientConfig)
 	_ = tc.SetDeadline(time.Now().Add(5 * time.Second))
 	if err := tc.Handshake(); err == nil {
 		// If the handshake survived, the injected command must not have run.

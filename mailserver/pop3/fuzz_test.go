@@ -7,6 +7,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/kubemail/kubemail/internal/testpki"
 )
 
 // scriptConn is a net.Conn that reads a fixed input and records the output.
@@ -33,13 +35,13 @@ func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
 func FuzzCommand(f *testing.F) {
 	// The seed corpus is testdata/fuzz/FuzzCommand: hand-written sessions
 	// (named after what they exercise) and inputs the fuzzer found.
-	pki := newTestPKI(f)
+	pki := testpki.New(f)
 	f.Fuzz(func(t *testing.T, input []byte) {
 		backend := newFakeBackend()
 		obs := newRecordingObserver()
 		srv, err := New(Options{
 			Backend:           backend,
-			TLSConfig:         pki.serverConfig,
+			TLSConfig:         pki.ServerConfig,
 			AllowInsecureAuth: true,
 			Logger:            slog.New(slog.DiscardHandler),
 			Hostname:          "fuzz.example.test",

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kubemail/kubemail/internal/testpki"
 )
 
 // fakeMessage is a message in the fake store.
@@ -243,7 +245,7 @@ func (o *recordingObserver) Panicked(ConnInfo, any) {
 type testServer struct {
 	srv      *Server
 	backend  *fakeBackend
-	pki      *testPKI
+	pki      *testpki.PKI
 	obs      *recordingObserver
 	plain    string // address of the STLS listener
 	implicit string // address of the implicit-TLS listener
@@ -253,11 +255,11 @@ type testServer struct {
 
 func startServer(t *testing.T, opts ...func(*Options)) *testServer {
 	t.Helper()
-	ts := &testServer{backend: newFakeBackend(), pki: newTestPKI(t), obs: newRecordingObserver(),
+	ts := &testServer{backend: newFakeBackend(), pki: testpki.New(t), obs: newRecordingObserver(),
 		logs: &bytes.Buffer{}, logsMu: &sync.Mutex{}}
 	o := Options{
 		Backend:   ts.backend,
-		TLSConfig: ts.pki.serverConfig,
+		TLSConfig: ts.pki.ServerConfig,
 		Logger:    slog.New(slog.NewTextHandler(lockedWriter{ts.logs, ts.logsMu}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Hostname:  "pop.example.test",
 		Observer:  ts.obs,
@@ -345,7 +347,7 @@ func (ts *testServer) dial(t *testing.T) *wireClient {
 // dialTLS connects to the implicit-TLS listener and checks the greeting.
 func (ts *testServer) dialTLS(t *testing.T) *wireClient {
 	t.Helper()
-	conn, err := tls.Dial("tcp", ts.implicit, ts.pki.clientConfig)
+	conn, err := tls.Dial("tcp", ts.implicit, ts.pki.ClientConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,7 +416,7 @@ func (c *wireClient) startTLS() {
 
 func (c *wireClient) handshake() {
 	c.t.Helper()
-	tc := tls.Client(c.conn, c.ts.pki.clientConfig)
+	tc := tls.Client(c.conn, c.ts.pki.ClientConfig)
 	if err := tc.Handshake(); err != nil {
 		c.t.Fatalf("TLS handshake: %v", err)
 	}

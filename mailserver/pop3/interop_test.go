@@ -100,7 +100,7 @@ func TestPythonPoplib(t *testing.T) {
 			}
 			host, port, _ := net.SplitHostPort(addr)
 			var got poplibResult
-			out := runClient(t, python, script, mode, host, port, ts.pki.caFile)
+			out := runClient(t, python, script, mode, host, port, ts.pki.CAFile)
 			if err := json.Unmarshal(out, &got); err != nil {
 				t.Fatalf("decoding %q: %v", out, err)
 			}
@@ -157,7 +157,7 @@ func TestCurl(t *testing.T) {
 	curl := lookPath(t, "curl")
 	ts := startServer(t)
 	mail := ts.backend.messages("alice")
-	base := []string{"--silent", "--show-error", "--max-time", "20", "--cacert", ts.pki.caFile, "--user", "alice:secret"}
+	base := []string{"--silent", "--show-error", "--max-time", "20", "--cacert", ts.pki.CAFile, "--user", "alice:secret"}
 	tests := map[string]struct {
 		args []string
 		want string

@@ -1,4 +1,6 @@
-package pop3
+// Package testpki makes a throwaway CA and a server certificate for
+// 127.0.0.1 and localhost, for protocol tests with real TLS clients.
+package testpki
 
 import (
 	"crypto/ecdsa"
@@ -16,14 +18,19 @@ import (
 	"time"
 )
 
-// testPKI is a CA and a server certificate for 127.0.0.1 and localhost.
-type testPKI struct {
-	serverConfig *tls.Config
-	clientConfig *tls.Config
-	caFile       string // PEM of the CA, for Python and curl
+// PKI is a CA and a server certificate for 127.0.0.1 and localhost.
+type PKI struct {
+	// ServerConfig serves the certificate.
+	ServerConfig *tls.Config
+	// ClientConfig trusts only the CA and expects localhost.
+	ClientConfig *tls.Config
+	// CAFile is the PEM of the CA, for Python and curl.
+	CAFile string
 }
 
-func newTestPKI(t testing.TB) *testPKI {
+// New makes a CA and a server certificate, valid for a day; the CA file
+// lives in the test's temporary directory.
+func New(t testing.TB) *PKI {
 	t.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -71,12 +78,12 @@ func newTestPKI(t testing.TB) *testPKI {
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &testPKI{
-		serverConfig: &tls.Config{
+	return &PKI{
+		ServerConfig: &tls.Config{
 			Certificates: []tls.Certificate{{Certificate: [][]byte{leafDER, caDER}, PrivateKey: key}},
 			MinVersion:   tls.VersionTLS12,
 		},
-		clientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12},
-		caFile:       caFile,
+		ClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12},
+		CAFile:       caFile,
 	}
 }

@@ -11,11 +11,9 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -76,9 +74,7 @@ func runOperator(ctx context.Context, args []string, _, stderr io.Writer) error 
 		return err
 	}
 	log := newLogger(stderr)
-	logger := logr.FromSlogHandler(log.Handler())
-	ctrllog.SetLogger(logger)
-	klog.SetLogger(logger)
+	setControllerLogger(log)
 	if f.serverImage == "" {
 		log.Warn("No server image: MailServers without spec.image will not run; set --server-image or KUBEMAIL_IMAGE")
 	}
@@ -103,7 +99,7 @@ func runOperator(ctx context.Context, args []string, _, stderr io.Writer) error 
 		LeaderElectionID:              leaderElectionID,
 		LeaderElectionNamespace:       f.leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
-		Logger:                        logger,
+		Logger:                        logr.FromSlogHandler(log.Handler()),
 	}
 	if len(f.namespaces) > 0 {
 		opts.Cache.DefaultNamespaces = map[string]cache.Config{}

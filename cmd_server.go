@@ -30,6 +30,10 @@ func runServer(ctx context.Context, args []string, _, stderr io.Writer) error {
 	configSecret := fs.String("config-secret", "",
 		"NAMESPACE/NAME of shard 0 of the configuration Secrets the operator writes, read through the Kubernetes API")
 	kubeconfig := fs.String("kubeconfig", "", "with --config-secret: the kubeconfig file (default: the in-cluster configuration)")
+	root := fs.String("root", "", "with --config-secret: run the pod's configuration locally, its absolute paths under this directory (kubemail dev)")
+	resolver := fs.String("resolver", "", "with --config-secret: the DNS server for outbound mail and sender checks, in place of the configuration's (kubemail dev)")
+	var publish listFlag
+	fs.Var(&publish, "publish", "with --config-secret: CONTAINERPORT=HOST:PORT, listen on HOST:PORT for the configuration's listener on that port; repeat for each (kubemail dev)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", server.DefaultShutdownTimeout,
 		"how long to let sessions finish on shutdown before closing them")
 	if err := parseFlags(fs, args); err != nil {
@@ -55,9 +59,13 @@ func runServer(ctx context.Context, args []string, _, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if so.Local, err = localOptions(*root, *resolver, publish); err != nil {
+			fmt.Fprintf(stderr, "kubemail server: %v\n", err)
+			return errUsage
+		}
 		opts.ConfigSecret = so
-	} else if *kubeconfig != "" {
-		fmt.Fprintln(stderr, "kubemail server: --kubeconfig goes with --config-secret")
+	} else if *kubeconfig != "" || *root != "" || *resolver != "" || len(publish) > 0 {
+		fmt.Fprintln(stderr, "kubemail server: --kubeconfig, --root, --resolver and --publish go with --config-secret")
 		fs.Usage()
 		return errUsage
 	}
@@ -92,4 +100,20 @@ func secretOptions(ref, kubeconfig string) (*server.SecretOptions, error) {
 		StatusConfigMap: os.Getenv(envStatusConfigMap),
 		StatusNamespace: os.Getenv(envPodNamespace),
 	}, nil
+}
+
+// localOptions reads --root, --resolver and --publish; nil when neither is given.
+func localOptions(root, resolver string, publish []string) (*server.Local, error) {
+	if root == "" && resolver == "" && len(publish) == 0 {
+		return nil, nil
+	}
+	l := &server.Local{Root: root, Resolver: resolver, Publish: map[int]string{}}
+	for _, p := range publish {
+		port, addr, err := server.ParsePublish(p)
+		if err != nil {
+			return nil, fmt.Errorf("--publish: %w", err)
+		}
+		l.Publish[port] = addr
+	}
+	return l, nil
 }

@@ -3,14 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/kubemail/kubemail/internal/devenv"
 	"github.com/kubemail/kubemail/mailserver/auth"
@@ -81,93 +79,6 @@ func TestPasswdPrintsAVerifiableHash(t *testing.T) {
 // an API server with the CRDs, kubectl applies config/samples with the
 // printed kubeconfig, `kubectl get mail` lists them, and an interrupt stops
 // every process it started.
-func TestDevServesTheSamples(t *testing.T) {
-	assets := devenv.AssetsDir()
-	if err := devenv.CheckAssets(assets); err != nil {
-		t.Fatal(err)
-	}
-	state := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"dev", "--state-dir", state, "--assets-dir", assets,
-			"--crd-dir", filepath.Join("config", "crd", "bases")}, &stdout, &stderr)
-	}()
-	kubeconfig := filepath.Join(state, "kubeconfig")
-	deadline := time.Now().Add(3 * time.Minute)
-	for !strings.Contains(stdout.String(), "kubeconfig:") {
-		select {
-		case code := <-done:
-			t.Fatalf("dev exited with %d: %s", code, stderr.String())
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dev did not come up: %s", stderr.String())
-		}
-	}
-	if !strings.Contains(stdout.String(), kubeconfig) {
-		t.Errorf("dev did not print the kubeconfig path %s:\n%s", kubeconfig, stdout.String())
-	}
-
-	kubectl := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command(filepath.Join(assets, "kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("kubectl %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
-	applied := kubectl("apply", "-f", filepath.Join("config", "samples"))
-	for _, want := range []string{"mailserver.mail.kubemail.io/mx1 created", "maildomain.mail.kubemail.io/example-com created",
-		"mailbox.mail.kubemail.io/alice created", "mailbox.mail.kubemail.io/bob created",
-		"mailalias.mail.kubemail.io/postmaster created", "relaypolicy.mail.kubemail.io/outbound created"} {
-		if !strings.Contains(applied, want) {
-			t.Errorf("kubectl apply output lacks %q:\n%s", want, applied)
-		}
-	}
-	all := kubectl("get", "mail")
-	for _, want := range []string{"mailserver.mail.kubemail.io/mx1", "maildomain.mail.kubemail.io/example-com", "HOSTNAME", "DOMAIN", "TARGETS"} {
-		if !strings.Contains(all, want) {
-			t.Errorf("kubectl get mail lacks %q:\n%s", want, all)
-		}
-	}
-	domains := kubectl("get", "maildomains")
-	if header := strings.Fields(strings.SplitN(domains, "\n", 2)[0]); strings.Join(header, " ") != "NAME DOMAIN SERVER READY MAILBOXES DNS DKIM AGE" {
-		t.Errorf("kubectl get maildomains header is %v", header)
-	}
-
-	// Interrupt: dev stops etcd and kube-apiserver and exits cleanly.
-	host := apiHost(t, stdout.String())
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("dev exited with %d: %s", code, stderr.String())
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("dev did not stop after the interrupt")
-	}
-	if out, err := exec.Command(filepath.Join(assets, "kubectl"), "--kubeconfig", kubeconfig, "--request-timeout=2s", "get", "ns").CombinedOutput(); err == nil {
-		t.Errorf("the API server at %s still answers after dev stopped:\n%s", host, out)
-	}
-}
-
-// apiHost extracts the API server URL dev printed.
-func apiHost(t *testing.T, out string) string {
-	t.Helper()
-	for _, f := range strings.Fields(out) {
-		if u, err := url.Parse(f); err == nil && u.Scheme == "https" {
-			return u.Host
-		}
-	}
-	t.Fatalf("no API server URL in %q", out)
-	return ""
-}
-
 // syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
 type syncBuffer struct {
 	mu  sync.Mutex

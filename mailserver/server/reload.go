@@ -45,9 +45,9 @@ func (s *Server) applyConfig(ctx context.Context, cfg *config.Config) {
 
 // onServed runs after the serving configuration changed.
 func (s *Server) onServed(_, cfg *config.Config) {
-	s.metrics.setConfigHash(cfg.Hash())
+	s.metrics.setConfigHash(s.source.sourceHash(cfg.Hash()))
 	s.metrics.reloads.WithLabelValues("ok").Inc()
-	s.status.set(cfg.Hash())
+	s.status.set(s.source.sourceHash(cfg.Hash()))
 	s.certs.refreshLogged() // new certificate paths, or self-signed for a new hostname
 }
 

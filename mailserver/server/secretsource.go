@@ -55,6 +55,10 @@ type SecretOptions struct {
 	// after a missing Secret, an API error or shards of different versions.
 	// Zero means DefaultSecretRetryInterval.
 	RetryInterval time.Duration
+	// Local, when set, runs the pod's configuration on a local machine
+	// (local.go); the status ConfigMap still receives the hash of the
+	// configuration in the Secrets.
+	Local *Local
 }
 
 // ParseSecretRef splits "NAMESPACE/NAME".
@@ -86,6 +90,8 @@ type secretSource struct {
 	deliver func(*config.Config) // nil until the first configuration is taken
 	first   chan *config.Config  // receives the first valid configuration
 	last    string               // hash of the last configuration delivered
+
+	hashes sourceHashes // with Local: the Secrets' hash of each rebased configuration
 }
 
 func newSecretSource(opts SecretOptions, log *slog.Logger, debounce time.Duration) (*secretSource, error) {
@@ -140,7 +146,24 @@ func (s *secretSource) read(ctx context.Context) (*config.Config, error) {
 	if errors.Is(err, config.ErrShardMismatch) {
 		return nil, errRetry{err}
 	}
-	return c, err
+	if err != nil || s.opts.Local == nil {
+		return c, err
+	}
+	rebased, err := s.opts.Local.rebase(c)
+	if err != nil {
+		return nil, err
+	}
+	s.hashes.add(rebased.Hash(), c.Hash())
+	return rebased, nil
+}
+
+// sourceHash returns the hash, as the operator computed it, of the
+// configuration whose hash is served.
+func (s *secretSource) sourceHash(served string) string {
+	if s == nil {
+		return served
+	}
+	return s.hashes.of(served)
 }
 
 // load reads the Secrets once and delivers a valid new configuration. It
@@ -168,7 +191,7 @@ func (s *secretSource) load(ctx context.Context) (retryLater bool) {
 		if s.last == "" {
 			s.first <- c // buffered; taken by waitFirst
 			s.last = c.Hash()
-			s.log.Info("Configuration read from the Secrets", "hash", c.Hash())
+			s.log.Info("Configuration read from the Secrets", "hash", s.sourceHash(c.Hash()))
 		}
 		// A change before the server took the first one is read again once
 		// it has (start asks for a reload).
@@ -177,7 +200,7 @@ func (s *secretSource) load(ctx context.Context) (retryLater bool) {
 	prev := s.last
 	s.last = c.Hash()
 	s.deliver(c)
-	s.log.Info("Configuration reloaded", "hash", c.Hash(), "previousHash", prev)
+	s.log.Info("Configuration reloaded", "hash", s.sourceHash(c.Hash()), "previousHash", s.sourceHash(prev))
 	return false
 }
 

@@ -191,7 +191,7 @@ func (s *Server) Run(ctx context.Context) error {
 		from = "secret:" + s.source.ref()
 	}
 	cfg := s.started
-	s.log.Info("Starting the mail server", "config", from, "hash", cfg.Hash(), "hostname", cfg.Hostname)
+	s.log.Info("Starting the mail server", "config", from, "hash", s.source.sourceHash(cfg.Hash()), "hostname", cfg.Hostname)
 
 	st, err := sqlite.Open(cfg.Storage.Path, sqlite.Options{Logger: s.log.With("component", "store")}) //nolint:contextcheck // Open takes no context
 	if err != nil {
@@ -215,7 +215,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.certs, err = newCertSource(s.serving.Current, s.log.With("component", "tls")); err != nil {
 		return err
 	}
-	s.metrics.setConfigHash(cfg.Hash())
+	s.metrics.setConfigHash(s.source.sourceHash(cfg.Hash()))
 	if s.out, err = s.newOutbound(cfg, st); err != nil {
 		return err
 	}
@@ -412,7 +412,7 @@ func (s *Server) serve(ctx context.Context, svcs []service, gates []*gate, lns h
 	s.log.Info("Outbound delivery running", "resolver", s.out.resolver)
 	s.ready.Store(true)
 	close(s.readyCh)
-	s.status.set(s.serving.Current().Hash())
+	s.status.set(s.source.sourceHash(s.serving.Current().Hash()))
 
 	var cause error
 	select {

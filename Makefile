@@ -97,6 +97,11 @@ bench-deps: ## Install Postfix and Dovecot from Debian, the peers the benchmarks
 bench: build bench-deps ## kubemail beside Postfix+Dovecot in one run: SMTP ingest, POP3, IMAP, memory; prints ratios (BENCH_SMOKE=1 for a quick run).
 	KUBEMAIL_BIN=$(LOCALBIN)/kubemail hack/bench/run.sh
 
+BENCH_MAILBOXES ?= 10000
+.PHONY: bench-operator
+bench-operator: build envtest-bins ## The operator with 10,000 Mailboxes over 10 MailDomains: time to Ready, peak RSS, apply→login p50/p95.
+	go run ./hack/bench/operatorbench -kubemail $(LOCALBIN)/kubemail -mailboxes $(BENCH_MAILBOXES)
+
 ##@ Build
 
 .PHONY: build

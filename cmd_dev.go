@@ -44,6 +44,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	crdDir := fs.String("crd-dir", filepath.Join("config", "crd", "bases"), "directory of the CRD manifests to install")
 	samples := fs.String("samples", filepath.Join("config", "samples"), "directory of manifests to apply at start; empty applies none")
 	resolver := fs.String("resolver", "", "the DNS server (host:port) the mail servers use; the system's when empty")
+	withOperator := fs.Bool("operator", true, "run the operator in this process; false leaves it to a `kubemail operator` you run yourself (as make bench-operator does)")
 	serverBinary := fs.String("server-binary", "", "the kubemail binary to run the servers with (default: this one)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -75,7 +76,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	runErr := runDevOperator(ctx, env.Config, devOptions{
 		state: state, binary: binary, samples: *samples, kubectl: filepath.Join(*assetsDir, "kubectl"),
-		kubeconfig: env.Kubeconfig, resolver: *resolver, log: log, stdout: stdout,
+		kubeconfig: env.Kubeconfig, resolver: *resolver, operator: *withOperator, log: log, stdout: stdout,
 	})
 	log.Info("Stopping the local control plane")
 	return errors.Join(runErr, env.Stop())
@@ -83,6 +84,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 type devOptions struct {
 	state, binary, samples, kubectl, kubeconfig, resolver string
+	operator                                              bool
 	log                                                   *slog.Logger
 	stdout                                                io.Writer
 }
@@ -95,6 +97,7 @@ func runDevOperator(ctx context.Context, cfg *rest.Config, o devOptions) error {
 	if err != nil {
 		return err
 	}
+	cfg = withClientRate(cfg, defaultAPIQPS, defaultAPIBurst)
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -106,8 +109,10 @@ func runDevOperator(ctx context.Context, cfg *rest.Config, o devOptions) error {
 	}
 	// No DNS verification: kubemail dev must not query the machine's
 	// resolver for example.com's records; DNSVerified stays Unknown.
-	if err := controllers.Setup(ctx, mgr, controllers.Options{ServerImage: devImage}); err != nil {
-		return err
+	if o.operator {
+		if err := controllers.Setup(ctx, mgr, controllers.Options{ServerImage: devImage}); err != nil {
+			return err
+		}
 	}
 	if _, err := devrun.Setup(mgr, devrun.Options{
 		Command: o.binary, StateDir: o.state, Config: cfg, Logger: o.log, Announce: o.stdout, Resolver: o.resolver,
@@ -127,11 +132,15 @@ func runDevOperator(ctx context.Context, cfg *rest.Config, o devOptions) error {
 		}
 	}
 	kubectl := o.kubectl
-	fmt.Fprintf(o.stdout, `kubemail dev is running: a local kube-apiserver at %s with the kubemail CRDs, the operator,
+	operator := "the operator"
+	if !o.operator {
+		operator = "no operator (run kubemail operator yourself)"
+	}
+	fmt.Fprintf(o.stdout, `kubemail dev is running: a local kube-apiserver at %s with the kubemail CRDs, %s,
 and one local server process per MailServer (their addresses follow, and are in %s).
 
   kubeconfig:  %s
-`, cfg.Host, filepath.Join(o.state, devrun.EndpointsFile), o.kubeconfig)
+`, cfg.Host, operator, filepath.Join(o.state, devrun.EndpointsFile), o.kubeconfig)
 	if len(applied) > 0 {
 		fmt.Fprintf(o.stdout, "  applied:     %s\n", strings.Join(applied, ", "))
 	}

@@ -41,12 +41,31 @@ func (l *listFlag) Set(v string) error {
 // operatorFlags are the operator's command-line settings.
 type operatorFlags struct {
 	metricsAddr, probeAddr  string
+	pprofAddr               string
 	metricsSecure           bool
 	leaderElect             bool
 	leaderElectionNamespace string
 	namespaces              listFlag
 	serverImage, kubeconfig string
 	verifyDNS               bool
+	apiQPS                  float64
+	apiBurst                int
+}
+
+// Client-side rate limits of the operator's API requests. client-go's
+// defaults (5 QPS, burst 10; 20/30 in controller-runtime) hold 10,000
+// Mailboxes back for minutes; the API server's priority and fairness
+// protects it from a busy client.
+const (
+	defaultAPIQPS   = 200
+	defaultAPIBurst = 400
+)
+
+// withClientRate returns a copy of c with the client-side rate limits.
+func withClientRate(c *rest.Config, qps float64, burst int) *rest.Config {
+	c = rest.CopyConfig(c)
+	c.QPS, c.Burst = float32(qps), burst
+	return c
 }
 
 func parseOperatorFlags(args []string, stderr io.Writer) (*operatorFlags, error) {
@@ -55,12 +74,15 @@ func parseOperatorFlags(args []string, stderr io.Writer) (*operatorFlags, error)
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", "0", "address of the metrics endpoint, such as :8443; 0 disables it")
 	fs.BoolVar(&f.metricsSecure, "metrics-secure", true, "serve metrics over HTTPS to clients the API server authenticates and authorises")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints; 0 disables them")
+	fs.StringVar(&f.pprofAddr, "pprof-bind-address", "0", "address of Go's pprof endpoints (/debug/pprof/), such as 127.0.0.1:6060; 0 disables them")
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "elect one active operator among the replicas, through a Lease")
 	fs.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease; the operator's own when in a cluster")
 	fs.Var(&f.namespaces, "namespace", "namespace to watch; repeat or separate with commas for several; every namespace when unset")
 	fs.StringVar(&f.serverImage, "server-image", os.Getenv("KUBEMAIL_IMAGE"), "image of the mail server pods when a MailServer sets no spec.image (default $KUBEMAIL_IMAGE)")
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file; in-cluster configuration, $KUBECONFIG or ~/.kube/config when unset")
 	fs.BoolVar(&f.verifyDNS, "verify-dns", true, "check with the system resolver that each MailDomain's records are published")
+	fs.Float64Var(&f.apiQPS, "kube-api-qps", defaultAPIQPS, "most requests per second to the API server, on average")
+	fs.IntVar(&f.apiBurst, "kube-api-burst", defaultAPIBurst, "most requests to the API server in a burst")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -83,6 +105,7 @@ func runOperator(ctx context.Context, args []string, _, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	restConfig = withClientRate(restConfig, f.apiQPS, f.apiBurst)
 	scheme, err := controllers.NewScheme()
 	if err != nil {
 		return err
@@ -95,6 +118,7 @@ func runOperator(ctx context.Context, args []string, _, stderr io.Writer) error 
 		Scheme:                        scheme,
 		Metrics:                       metrics,
 		HealthProbeBindAddress:        f.probeAddr,
+		PprofBindAddress:              f.pprofAddr,
 		LeaderElection:                f.leaderElect,
 		LeaderElectionID:              leaderElectionID,
 		LeaderElectionNamespace:       f.leaderElectionNamespace,

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -111,12 +112,11 @@ func servingState(ctx context.Context, c client.Reader, store *verdictStore, obj
 	if v.problem.reason != "" {
 		return readiness{metav1.ConditionFalse, v.problem.reason, v.problem.message}, nil
 	}
-	served := store.served(obj.GetNamespace(), ms.Name)
-	if served == nil || !isServed(served) {
-		return readiness{metav1.ConditionUnknown, mailv1.ReasonConfigPending,
-			fmt.Sprintf("waiting for MailServer %s to compile %s", ms.Name, what)}, nil
-	}
-	if !configRolledOut(ms, served.hash) {
+	if rolled := store.servedByReplicas(ms); rolled == nil || !isServed(rolled) {
+		if latest := store.served(obj.GetNamespace(), ms.Name); latest == nil || !isServed(latest) {
+			return readiness{metav1.ConditionUnknown, mailv1.ReasonConfigPending,
+				fmt.Sprintf("waiting for MailServer %s to compile %s", ms.Name, what)}, nil
+		}
 		return readiness{metav1.ConditionUnknown, mailv1.ReasonConfigPending,
 			fmt.Sprintf("waiting for every replica of MailServer %s to load the configuration with %s", ms.Name, what)}, nil
 	}
@@ -159,9 +159,15 @@ func serverForAddress(ctx context.Context, c client.Reader, ns, addr string) (*m
 	return ms, "", "", "", nil
 }
 
+// mailboxWorkers is how many Mailboxes are reconciled at once.
+const mailboxWorkers = 8
+
 func (r *MailboxReconciler) setup(mgr manager.Manager) error {
 	spec := builder.WithPredicates(predicate.GenerationChangedPredicate{})
 	err := builder.ControllerManagedBy(mgr).Named("mailbox").
+		// Mailboxes come by the thousand, each a credentials Secret write
+		// and a status write, some an argon2id hash: several at once.
+		WithOptions(controller.Options{MaxConcurrentReconciles: mailboxWorkers}).
 		For(&mailv1.Mailbox{}, spec).
 		Owns(&corev1.Secret{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.mailboxesOfSecret)).
@@ -177,7 +183,7 @@ func (r *MailboxReconciler) setup(mgr manager.Manager) error {
 
 // serverStateChanged passes the creation and deletion of MailServers and
 // the changes of what the objects targeting them report: the configuration
-// hash and the ConfigApplied and Ready conditions. The event arrives once
+// hashes compiled and served, and the ConfigApplied and Ready conditions. The event arrives once
 // the cache holds the new status, which the reconcile then reads.
 func serverStateChanged() builder.Predicates {
 	return builder.WithPredicates(serverStatePredicate())
@@ -190,7 +196,7 @@ func serverStatePredicate() predicate.Predicate {
 		if !ok {
 			return ""
 		}
-		s := ms.Status.ConfigHash
+		s := ms.Status.ConfigHash + "/" + ms.Status.ServedConfigHash
 		for _, typ := range []string{mailv1.MailServerConfigApplied, mailv1.ConditionReady} {
 			if c := meta.FindStatusCondition(ms.Status.Conditions, typ); c != nil {
 				s += "/" + string(c.Status)

@@ -6,11 +6,13 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -75,7 +77,49 @@ func readDKIMKey(ctx context.Context, c client.Reader, d *mailv1.MailDomain) ([]
 
 // parseDKIMKey decodes a PEM private key usable for DKIM: RSA (PKCS #1 or
 // #8, at least 1024 bits, RFC 8301 §3.2) or Ed25519 (PKCS #8, RFC 8463).
+//
+// Parsing an RSA key (its precomputation) costs about a millisecond, and a
+// busy MailDomain or MailServer reconciles many times a second, so parsed
+// keys are remembered by their content.
 func parseDKIMKey(data []byte) (crypto.Signer, error) {
+	sum := sha256.Sum256(data)
+	if k, ok := parsedKeys.get(sum); ok {
+		return k, nil
+	}
+	k, err := parseDKIMKeyUncached(data)
+	if err == nil {
+		parsedKeys.put(sum, k)
+	}
+	return k, err
+}
+
+// keyMemo remembers parsed keys; at most maxKeys, forgotten all at once.
+type keyMemo struct {
+	mu   sync.Mutex
+	keys map[[sha256.Size]byte]crypto.Signer
+}
+
+const maxKeys = 4096
+
+var parsedKeys keyMemo
+
+func (m *keyMemo) get(sum [sha256.Size]byte) (crypto.Signer, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.keys[sum]
+	return k, ok
+}
+
+func (m *keyMemo) put(sum [sha256.Size]byte, k crypto.Signer) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.keys == nil || len(m.keys) >= maxKeys {
+		m.keys = map[[sha256.Size]byte]crypto.Signer{}
+	}
+	m.keys[sum] = k
+}
+
+func parseDKIMKeyUncached(data []byte) (crypto.Signer, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
 		return nil, errors.New("not a PEM private key")

@@ -43,8 +43,8 @@ func (r *MailDomainReconciler) setReady(d *mailv1.MailDomain, st *domainState) {
 		return
 	}
 	ms := st.server
-	served := r.verdicts.served(d.Namespace, ms.Name)
-	if served == nil || !served.domains[d.Name] || !served.dkim[d.Name] || !configRolledOut(ms, served.hash) {
+	served := r.verdicts.servedByReplicas(ms)
+	if served == nil || !served.domains[d.Name] || !served.dkim[d.Name] {
 		set(metav1.ConditionUnknown, mailv1.ReasonConfigPending, fmt.Sprintf(
 			"waiting for every replica of MailServer %s to serve the domain with its DKIM key", ms.Name))
 		return

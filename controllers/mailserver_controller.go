@@ -245,6 +245,7 @@ func updateStatefulSet(existing, desired *appsv1.StatefulSet) {
 func (r *MailServerReconciler) observeConfig(ctx context.Context, ms *mailv1.MailServer, st *serverState) error {
 	n := int(effectiveReplicas(ms))
 	updated := 0
+	common, agree := "", true // the hash every replica serves
 	for i := range n {
 		cm := &corev1.ConfigMap{}
 		err := r.Get(ctx, client.ObjectKey{Namespace: ms.Namespace, Name: statusConfigMapName(ms.Name, podName(ms.Name, i))}, cm)
@@ -254,8 +255,18 @@ func (r *MailServerReconciler) observeConfig(ctx context.Context, ms *mailv1.Mai
 		if err == nil && ms.Status.ConfigHash != "" && cm.Data[keyStatusConfigHash] == ms.Status.ConfigHash {
 			updated++
 		}
+		switch h := cm.Data[keyStatusConfigHash]; {
+		case i == 0:
+			common = h
+		case h != common:
+			agree = false
+		}
 	}
 	ms.Status.UpdatedReplicas = int32(updated)
+	ms.Status.ServedConfigHash = ""
+	if agree && n > 0 {
+		ms.Status.ServedConfigHash = common
+	}
 	if st.failed[mailv1.MailServerConfigApplied] {
 		return nil // compiling or writing failed this round; that is the news
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -346,4 +347,63 @@ func items(l client.ObjectList) []client.Object {
 		out[i] = o.(client.Object)
 	}
 	return out
+}
+
+// TestMailboxReadyWhileReplicasTrail: the replicas serve a configuration
+// one change behind the latest. A Mailbox in the configuration they serve
+// is Ready; one only in the latest waits; status.servedConfigHash says
+// which configuration the replicas serve.
+func TestMailboxReadyWhileReplicasTrail(t *testing.T) {
+	ns, _ := startOperator(t, Options{})
+	env.Create(t, fresh(server("mx1"), ns))
+	env.Create(t, fresh(ptrTo(domain("example-com", "example.com", 0)), ns))
+	env.Create(t, fresh(ptrTo(mailbox("alice", "alice@example.com", 0)), ns))
+	markPodsReady(t, ns, "mx1", 1)
+	assignAddress(t, ns, "mx1", "192.0.2.25")
+	var first string
+	waitMailServer(t, ns, "mx1", "alice is compiled", func(ms *mailv1.MailServer) error {
+		cfg, err := readConfig(ns, "mx1")
+		if err != nil {
+			return err
+		}
+		if _, ok := cfg.LookupMailbox("alice@example.com"); !ok || cfg.Hash() != ms.Status.ConfigHash {
+			return errors.New("alice is not in the latest configuration yet")
+		}
+		first = ms.Status.ConfigHash
+		return nil
+	})
+	reportServing(t, ns, "mx1", 0, first)
+	waitMailbox(t, ns, "alice", "alice is Ready", func(m *mailv1.Mailbox) error {
+		return wantCondition(m.Status.Conditions, m.Generation, mailv1.ConditionReady, metav1.ConditionTrue, mailv1.ReasonReady)
+	})
+
+	env.Create(t, fresh(ptrTo(mailbox("bob", "bob@example.com", 0)), ns))
+	waitMailServer(t, ns, "mx1", "bob is compiled; the replica still serves the first configuration", func(ms *mailv1.MailServer) error {
+		if ms.Status.ConfigHash == first {
+			return errors.New("no new configuration yet")
+		}
+		if ms.Status.ServedConfigHash != first {
+			return fmt.Errorf("servedConfigHash %.12s, want %.12s", ms.Status.ServedConfigHash, first)
+		}
+		return wantCondition(ms.Status.Conditions, ms.Generation, mailv1.MailServerConfigApplied, metav1.ConditionUnknown, mailv1.ReasonConfigPending)
+	})
+	waitMailbox(t, ns, "bob", "bob waits for the replica", func(m *mailv1.Mailbox) error {
+		c := meta.FindStatusCondition(m.Status.Conditions, mailv1.ConditionReady)
+		if c == nil || c.Status != metav1.ConditionUnknown || !strings.Contains(c.Message, "every replica") {
+			return fmt.Errorf("Ready is %+v", c)
+		}
+		return nil
+	})
+	waitMailbox(t, ns, "alice", "alice stays Ready: the replica serves her", func(m *mailv1.Mailbox) error {
+		return wantCondition(m.Status.Conditions, m.Generation, mailv1.ConditionReady, metav1.ConditionTrue, mailv1.ReasonReady)
+	})
+
+	ms := &mailv1.MailServer{}
+	if err := get(ns, "mx1", ms); err != nil {
+		t.Fatal(err)
+	}
+	reportServing(t, ns, "mx1", 0, ms.Status.ConfigHash)
+	waitMailbox(t, ns, "bob", "bob is Ready once the replica serves him", func(m *mailv1.Mailbox) error {
+		return wantCondition(m.Status.Conditions, m.Generation, mailv1.ConditionReady, metav1.ConditionTrue, mailv1.ReasonReady)
+	})
 }

@@ -86,7 +86,7 @@ func (r *RelayPolicyReconciler) readiness(ctx context.Context, p *mailv1.RelayPo
 		return readiness{metav1.ConditionUnknown, mailv1.ReasonConfigPending,
 			fmt.Sprintf("waiting for MailServer %s to compile the policy", ms.Name)}, nil
 	}
-	if !configRolledOut(ms, served.hash) {
+	if rolled := r.verdicts.servedByReplicas(ms); rolled == nil || rolled.relay != policyKey(p) {
 		return readiness{metav1.ConditionUnknown, mailv1.ReasonConfigPending,
 			fmt.Sprintf("waiting for every replica of MailServer %s to load the policy", ms.Name)}, nil
 	}

@@ -35,7 +35,14 @@ type namespaceVerdicts struct {
 	judged map[types.UID]int64
 	// servers holds what each MailServer compiled, by name.
 	servers map[string]*servedConfig
+	// history holds each MailServer's latest compiled configurations,
+	// oldest first, so what the replicas serve is known while they trail.
+	history map[string][]*servedConfig
 }
+
+// historyLength bounds a MailServer's remembered configurations: replicas
+// trail the operator by a reload or two.
+const historyLength = 8
 
 // servedConfig is what one compiled configuration contains.
 type servedConfig struct {
@@ -104,6 +111,31 @@ func (s *verdictStore) served(ns, server string) *servedConfig {
 	return nil
 }
 
+// servedByReplicas returns what every replica of ms serves: the compiled
+// configuration whose hash status.servedConfigHash holds, or else the
+// latest one once ConfigApplied says every replica serves it; nil while
+// neither is known (a rollout in progress, or an operator that restarted).
+func (s *verdictStore) servedByReplicas(ms *mailv1.MailServer) *servedConfig {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	nv := s.namespaces[ms.Namespace]
+	if nv == nil {
+		return nil
+	}
+	if h := ms.Status.ServedConfigHash; h != "" {
+		hist := nv.history[ms.Name]
+		for i := len(hist) - 1; i >= 0; i-- {
+			if hist[i].hash == h {
+				return hist[i]
+			}
+		}
+	}
+	if latest := nv.servers[ms.Name]; latest != nil && configRolledOut(ms, latest.hash) {
+		return latest
+	}
+	return nil
+}
+
 // publish records a new judgement of ns and, when compiled is not nil,
 // what server compiled. It returns the objects whose verdict is new or
 // changed, for wake(). (A change of what a server serves reaches the
@@ -112,14 +144,26 @@ func (s *verdictStore) publish(ns, server string, objects snapshot, j *judgement
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.namespaces[ns]
-	nv := &namespaceVerdicts{verdicts: j, judged: map[types.UID]int64{}, servers: map[string]*servedConfig{}}
+	nv := &namespaceVerdicts{verdicts: j, judged: map[types.UID]int64{}, servers: map[string]*servedConfig{},
+		history: map[string][]*servedConfig{}}
 	if old != nil {
 		for k, v := range old.servers {
 			nv.servers[k] = v
 		}
+		for k, v := range old.history {
+			nv.history[k] = v
+		}
 	}
 	if compiled != nil {
 		nv.servers[server] = compiled
+		hist := nv.history[server]
+		if len(hist) == 0 || hist[len(hist)-1].hash != compiled.hash {
+			hist = append(hist, compiled)
+			if len(hist) > historyLength {
+				hist = hist[len(hist)-historyLength:]
+			}
+			nv.history[server] = append([]*servedConfig(nil), hist...)
+		}
 	}
 	s.namespaces[ns] = nv
 
@@ -163,6 +207,7 @@ func (s *verdictStore) forget(ns, server string) {
 	defer s.mu.Unlock()
 	if nv := s.namespaces[ns]; nv != nil {
 		delete(nv.servers, server)
+		delete(nv.history, server)
 		if len(nv.servers) == 0 {
 			delete(s.namespaces, ns)
 		}

@@ -262,6 +262,12 @@ type MailServerStatus struct {
 	// UpdatedReplicas is the number of replicas serving ConfigHash.
 	// +optional
 	UpdatedReplicas int32 `json:"updatedReplicas,omitempty"`
+
+	// ServedConfigHash is the hash of the configuration every replica
+	// serves, when they all serve the same one; it trails ConfigHash while
+	// a change rolls out, and is empty while the replicas disagree.
+	// +optional
+	ServedConfigHash string `json:"servedConfigHash,omitempty"`
 }
 
 // MailServer is one deployment of the bundled SMTP/IMAP/POP3 server.

@@ -114,6 +114,9 @@ func runOperator(ctx context.Context, args []string, _, stderr io.Writer) error 
 	if f.metricsSecure {
 		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
+	// The cache holds every object the operator watches, 10,000 Mailboxes
+	// and their Secrets among them; managedFields are a third of each and
+	// never read.
 	opts := manager.Options{
 		Scheme:                        scheme,
 		Metrics:                       metrics,
@@ -125,6 +128,7 @@ func runOperator(ctx context.Context, args []string, _, stderr io.Writer) error 
 		LeaderElectionReleaseOnCancel: true,
 		Logger:                        logr.FromSlogHandler(log.Handler()),
 	}
+	opts.Cache.DefaultTransform = cache.TransformStripManagedFields()
 	if len(f.namespaces) > 0 {
 		opts.Cache.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range f.namespaces {

@@ -54,6 +54,22 @@ type credentials struct {
 	generated bool
 }
 
+// hashSlots bounds the argon2id hashes computed at once: each takes
+// auth.HashMemoryKiB (19 MiB), and eight Mailbox workers hashing together
+// would more than double the operator's memory.
+var hashSlots = make(chan struct{}, 2)
+
+// hashPassword hashes a password with argon2id, at most len(hashSlots) at once.
+func hashPassword(ctx context.Context, password string) (string, error) {
+	select {
+	case hashSlots <- struct{}{}:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	defer func() { <-hashSlots }()
+	return auth.Hash(password)
+}
+
 // generatePassword returns a random password.
 func generatePassword() (string, error) {
 	var b strings.Builder
@@ -83,7 +99,7 @@ func resolveCredentials(ctx context.Context, c client.Reader, m *mailv1.Mailbox,
 		if err != nil {
 			return credentials{}, err
 		}
-		hash, err := auth.Hash(password)
+		hash, err := hashPassword(ctx, password)
 		if err != nil {
 			return credentials{}, fmt.Errorf("hashing the generated password of Mailbox %s: %w", m.Name, err)
 		}
@@ -117,7 +133,7 @@ func resolveCredentials(ctx context.Context, c client.Reader, m *mailv1.Mailbox,
 	if current != nil && current.Annotations[annotationPasswordSource] == source && auth.Recognized(string(current.Data[keyPasswordHash])) {
 		return credentials{hash: string(current.Data[keyPasswordHash]), source: source}, nil
 	}
-	hash, err := auth.Hash(value)
+	hash, err := hashPassword(ctx, value)
 	if err != nil {
 		return credentials{}, fmt.Errorf("hashing the password of Mailbox %s: %w", m.Name, err)
 	}

@@ -55,7 +55,7 @@ func compileConfig(in configInput) (*compiled, error) {
 		Limits:     limits(ms.Spec.Limits),
 	}
 	if in.relay != nil {
-		c.Relay, c.Outbound, _ = relayConfig(in.relay)
+		c.Relay, c.Outbound = relayConfig(in.relay)
 	}
 	for _, cidr := range ms.Spec.Service.TrustedCIDRs {
 		c.ProxyProtocol.TrustedCIDRs = append(c.ProxyProtocol.TrustedCIDRs, string(cidr))

@@ -66,7 +66,7 @@ func (r *MailAliasReconciler) setup(mgr manager.Manager) error {
 				out = append(out, listByDomain(ctx, r.Client, &mailv1.MailAliasList{}, o.GetNamespace(), string(d.Spec.Domain))...)
 			}
 			return out
-		}), serverStateChanged()).
+		}), serverLifecycle()).
 		WatchesRawSource(source.Channel(r.verdicts.aliases, &handler.EnqueueRequestForObject{})).
 		Complete(r)
 	if err != nil {

@@ -172,13 +172,23 @@ func (r *MailboxReconciler) setup(mgr manager.Manager) error {
 		Owns(&corev1.Secret{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.mailboxesOfSecret)).
 		Watches(&mailv1.MailDomain{}, handler.EnqueueRequestsFromMapFunc(mailboxesOfDomain(r.Client)), spec).
-		Watches(&mailv1.MailServer{}, handler.EnqueueRequestsFromMapFunc(mailboxesOfServer(r.Client)), serverStateChanged()).
+		Watches(&mailv1.MailServer{}, handler.EnqueueRequestsFromMapFunc(mailboxesOfServer(r.Client)), serverLifecycle()).
 		WatchesRawSource(source.Channel(r.verdicts.mailboxes, &handler.EnqueueRequestForObject{})).
 		Complete(r)
 	if err != nil {
 		return fmt.Errorf("setting up the Mailbox controller: %w", err)
 	}
 	return nil
+}
+
+// serverLifecycle passes the creation and deletion of MailServers only:
+// the MailServer reconciler wakes the Mailboxes and MailAliases a change of
+// its configuration or rollout concerns (notify).
+func serverLifecycle() builder.Predicates {
+	return builder.WithPredicates(predicate.Funcs{
+		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	})
 }
 
 // serverStateChanged passes the creation and deletion of MailServers and

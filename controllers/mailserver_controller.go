@@ -104,14 +104,29 @@ func (r *MailServerReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	if err := r.writeStatus(ctx, before, ms); err != nil {
 		return reconcile.Result{}, err
 	}
-	r.notify(ctx, ms, g, st)
+	r.notify(ctx, before, ms, g, st)
 	return reconcile.Result{RequeueAfter: st.after}, nil
 }
 
 // notify publishes the verdicts and what the configuration holds, and
-// wakes the objects whose verdict changed.
-func (r *MailServerReconciler) notify(ctx context.Context, ms *mailv1.MailServer, g *gathered, st *serverState) {
-	r.verdicts.wake(ctx, r.verdicts.publish(ms.Namespace, ms.Name, g.objects, g.verdicts, st.served))
+// wakes the Mailboxes and MailAliases whose verdict, compiled state or
+// served state changed (they do not watch the MailServer's status: with
+// 10,000 of them, every rollout step would wake them all).
+func (r *MailServerReconciler) notify(ctx context.Context, before, ms *mailv1.MailServer, g *gathered, st *serverState) {
+	prevLatest := r.verdicts.served(ms.Namespace, ms.Name)
+	wake := r.verdicts.publish(ms.Namespace, ms.Name, g.objects, g.verdicts, st.served)
+	if st.served != nil && (prevLatest == nil || prevLatest.hash != st.served.hash) {
+		wake = append(wake, servingChanges(prevLatest, st.served, g.objects, g.verdicts, ms.Name)...)
+	}
+	// The woken reconcilers read the served hash from the store, not from
+	// their cache, which may not hold this status yet.
+	r.verdicts.setServedHash(ms.Namespace, ms.Name, ms.Status.ServedConfigHash)
+	if was, now := before.Status.ServedConfigHash, ms.Status.ServedConfigHash; was != now {
+		a := r.verdicts.compiledAs(ms.Namespace, ms.Name, was)
+		b := r.verdicts.compiledAs(ms.Namespace, ms.Name, now)
+		wake = append(wake, servingChanges(a, b, g.objects, g.verdicts, ms.Name)...)
+	}
+	r.verdicts.wake(ctx, wake)
 }
 
 // reconcileAccess keeps the server's ServiceAccount and RoleBinding (the

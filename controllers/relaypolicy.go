@@ -75,10 +75,9 @@ func readRelayCredentials(ctx context.Context, c client.Reader, p *mailv1.RelayP
 	return out, nil
 }
 
-// relayConfig compiles a RelayPolicy. Routes the configuration cannot
-// express (subdomain patterns such as *.example.com) are left out and
-// reported as a partial problem.
-func relayConfig(p *mailv1.RelayPolicy) (config.Relay, config.Outbound, *problem) {
+// relayConfig compiles a RelayPolicy; subdomain patterns (*.example.com)
+// become the server's subdomain routes.
+func relayConfig(p *mailv1.RelayPolicy) (config.Relay, config.Outbound) {
 	var r config.Relay
 	var o config.Outbound
 	if p.Spec.MTASTS != nil && !*p.Spec.MTASTS {
@@ -88,13 +87,8 @@ func relayConfig(p *mailv1.RelayPolicy) (config.Relay, config.Outbound, *problem
 		r.Routes = append(r.Routes, config.RelayRoute{Domain: "*", Smarthost: smarthostConfig(p.Spec.Smarthost)})
 	}
 	seen := map[string]bool{"*": true}
-	var skipped []string
 	for _, rt := range p.Spec.Routes {
 		for _, d := range rt.Domains {
-			if strings.HasPrefix(d, "*.") {
-				skipped = append(skipped, d)
-				continue
-			}
 			if seen[d] {
 				continue // the first route naming a domain wins
 			}
@@ -112,12 +106,7 @@ func relayConfig(p *mailv1.RelayPolicy) (config.Relay, config.Outbound, *problem
 	if p.Spec.MaxMessagesPerHourPerSender > 0 {
 		r.RateLimits = []config.RateLimit{{Sender: "*", RecipientsPerHour: int(p.Spec.MaxMessagesPerHourPerSender)}}
 	}
-	if len(skipped) > 0 {
-		return r, o, &problem{reason: mailv1.ReasonInvalidSpec, partial: true, message: fmt.Sprintf(
-			"the server routes whole domains only, so the routes for %s are not applied (mail to them takes the default route); list the subdomains instead",
-			strings.Join(skipped, ", "))}
-	}
-	return r, o, nil
+	return r, o
 }
 
 func smarthostConfig(s *mailv1.Smarthost) *config.Smarthost {

@@ -90,9 +90,6 @@ func (r *RelayPolicyReconciler) readiness(ctx context.Context, p *mailv1.RelayPo
 		return readiness{metav1.ConditionUnknown, mailv1.ReasonConfigPending,
 			fmt.Sprintf("waiting for every replica of MailServer %s to load the policy", ms.Name)}, nil
 	}
-	if _, _, partial := relayConfig(p); partial != nil {
-		return readiness{metav1.ConditionFalse, partial.reason, partial.message}, nil
-	}
 	return readiness{metav1.ConditionTrue, mailv1.ReasonReady, fmt.Sprintf("MailServer %s routes outbound mail by this policy", ms.Name)}, nil
 }
 

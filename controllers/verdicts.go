@@ -38,6 +38,9 @@ type namespaceVerdicts struct {
 	// history holds each MailServer's latest compiled configurations,
 	// oldest first, so what the replicas serve is known while they trail.
 	history map[string][]*servedConfig
+	// servedHash holds, by MailServer, the hash every replica serves, as
+	// its reconciler last wrote it into status.servedConfigHash.
+	servedHash map[string]string
 }
 
 // historyLength bounds a MailServer's remembered configurations: replicas
@@ -122,7 +125,11 @@ func (s *verdictStore) servedByReplicas(ms *mailv1.MailServer) *servedConfig {
 	if nv == nil {
 		return nil
 	}
-	if h := ms.Status.ServedConfigHash; h != "" {
+	h := ms.Status.ServedConfigHash
+	if known, ok := nv.servedHash[ms.Name]; ok {
+		h = known
+	}
+	if h != "" {
 		hist := nv.history[ms.Name]
 		for i := len(hist) - 1; i >= 0; i-- {
 			if hist[i].hash == h {
@@ -136,6 +143,63 @@ func (s *verdictStore) servedByReplicas(ms *mailv1.MailServer) *servedConfig {
 	return nil
 }
 
+// setServedHash records the hash every replica of server serves.
+func (s *verdictStore) setServedHash(ns, server, hash string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if nv := s.namespaces[ns]; nv != nil {
+		nv.servedHash[server] = hash
+	}
+}
+
+// compiledAs returns server's remembered configuration with the given
+// hash, or nil.
+func (s *verdictStore) compiledAs(ns, server, hash string) *servedConfig {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	nv := s.namespaces[ns]
+	if nv == nil || hash == "" {
+		return nil
+	}
+	hist := nv.history[server]
+	for i := len(hist) - 1; i >= 0; i-- {
+		if hist[i].hash == hash {
+			return hist[i]
+		}
+	}
+	return nil
+}
+
+// servingChanges lists the Mailboxes and MailAliases of server whose
+// state differs between configurations a and b: compiled or not, or with
+// another password hash. When either is unknown (nil), every one of the
+// server's is listed. This is how a change of what the server compiled or
+// serves reaches the objects it concerns, not all 10,000 of a server.
+func servingChanges(a, b *servedConfig, objects snapshot, j *judgement, server string) []client.Object {
+	var out []client.Object
+	for i := range objects.mailboxes {
+		m := &objects.mailboxes[i]
+		if a == nil || b == nil {
+			if j.serverOf(string(m.Spec.Address)) == server {
+				out = append(out, m)
+			}
+		} else if a.mailboxes[m.Name] != b.mailboxes[m.Name] {
+			out = append(out, m)
+		}
+	}
+	for i := range objects.aliases {
+		al := &objects.aliases[i]
+		if a == nil || b == nil {
+			if j.serverOf(al.Spec.Address) == server {
+				out = append(out, al)
+			}
+		} else if a.aliases[al.Name] != b.aliases[al.Name] {
+			out = append(out, al)
+		}
+	}
+	return out
+}
+
 // publish records a new judgement of ns and, when compiled is not nil,
 // what server compiled. It returns the objects whose verdict is new or
 // changed, for wake(). (A change of what a server serves reaches the
@@ -145,8 +209,11 @@ func (s *verdictStore) publish(ns, server string, objects snapshot, j *judgement
 	defer s.mu.Unlock()
 	old := s.namespaces[ns]
 	nv := &namespaceVerdicts{verdicts: j, judged: map[types.UID]int64{}, servers: map[string]*servedConfig{},
-		history: map[string][]*servedConfig{}}
+		history: map[string][]*servedConfig{}, servedHash: map[string]string{}}
 	if old != nil {
+		for k, v := range old.servedHash {
+			nv.servedHash[k] = v
+		}
 		for k, v := range old.servers {
 			nv.servers[k] = v
 		}
@@ -208,6 +275,7 @@ func (s *verdictStore) forget(ns, server string) {
 	if nv := s.namespaces[ns]; nv != nil {
 		delete(nv.servers, server)
 		delete(nv.history, server)
+		delete(nv.servedHash, server)
 		if len(nv.servers) == 0 {
 			delete(s.namespaces, ns)
 		}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -79,7 +80,10 @@ type Relay struct {
 
 // RelayRoute routes one recipient domain.
 type RelayRoute struct {
-	// Domain is a recipient domain, or "*" for every other domain.
+	// Domain is a recipient domain; "*.example.com" for every subdomain of
+	// example.com (not example.com itself); or "*" for every other domain.
+	// The most specific route applies: the domain's own, then the nearest
+	// "*.parent", then "*".
 	Domain string `json:"domain"`
 	// Smarthost, when set, sends the domain's mail through that server;
 	// absent means direct delivery.
@@ -206,8 +210,9 @@ func (c *Config) OutboundPolicy() OutboundPolicy {
 	return p
 }
 
-// Route returns the route for a recipient domain: its own, else "*",
-// else direct delivery.
+// Route returns the route for a recipient domain: its own, else the
+// nearest subdomain pattern ("*.example.com" for a.b.example.com), else
+// "*", else direct delivery.
 func (c *Config) Route(domain string) Route {
 	c.mustBeCompiled()
 	d, err := CanonicalDomain(domain)
@@ -215,8 +220,14 @@ func (c *Config) Route(domain string) Route {
 		d = domain
 	}
 	sh, ok := c.idx.out.routes[d]
-	if !ok {
-		sh = c.idx.out.routes["*"]
+	for parent := d; !ok; {
+		_, rest, more := strings.Cut(parent, ".")
+		if !more || rest == "" {
+			sh = c.idx.out.routes["*"]
+			break
+		}
+		sh, ok = c.idx.out.routes["*."+rest]
+		parent = rest
 	}
 	if sh == nil {
 		return Route{Key: d}

@@ -29,7 +29,7 @@ func TestOutboundRefusesInvalidSettings(t *testing.T) {
 		"an unknown MTA-STS mode": {func(c *Config) { c.Outbound.MTASTS = "testing" },
 			[]string{`outbound.mtaSTS: "testing" is not "enforce" or "off"`}},
 		"a route without a domain": {func(c *Config) { c.Relay.Routes = []RelayRoute{{}} },
-			[]string{`relay.routes[0].domain: required (a domain, or "*" for every other domain)`}},
+			[]string{`relay.routes[0].domain: required (a domain, "*.domain" for its subdomains, or "*" for every other domain)`}},
 		"two routes for one domain": {func(c *Config) {
 			c.Relay.Routes = []RelayRoute{{Domain: "Remote.test"}, {Domain: "remote.test"}}
 		}, []string{`relay.routes[1].domain: duplicate route for "remote.test"`}},
@@ -108,6 +108,8 @@ func TestOutboundSettingsAreCompiled(t *testing.T) {
 			{Domain: "*", Smarthost: &Smarthost{Host: "Relay.Example.net", CredentialsFile: "/creds"}},
 			{Domain: "Direct.test"},
 			{Domain: "tls.test", Smarthost: &Smarthost{Host: "192.0.2.7", TLS: SmarthostImplicitTLS}},
+			{Domain: "*.Corp.test"},
+			{Domain: "*.eu.corp.test", Smarthost: &Smarthost{Host: "eu-relay.test"}},
 		},
 		AllowedNetworks: []string{"10.1.2.3/8", "::1/128"},
 		RateLimits: []RateLimit{{Sender: "*", RecipientsPerHour: 100}, {Sender: "@Example.test", RecipientsPerHour: 50},
@@ -130,6 +132,11 @@ func TestOutboundSettingsAreCompiled(t *testing.T) {
 		"other.test":  {"smarthost:relay.example.net:587", "relay.example.net", 587, SmarthostStartTLSRequired},
 		"DIRECT.test": {"direct.test", "", 0, ""},
 		"tls.test":    {"smarthost:192.0.2.7:465", "192.0.2.7", 465, SmarthostImplicitTLS},
+		// Subdomain patterns: the nearest applies; the domain itself is not its own subdomain.
+		"mail.corp.test":     {"mail.corp.test", "", 0, ""},
+		"a.b.corp.test":      {"a.b.corp.test", "", 0, ""},
+		"corp.test":          {"smarthost:relay.example.net:587", "relay.example.net", 587, SmarthostStartTLSRequired},
+		"paris.eu.corp.test": {"smarthost:eu-relay.test:587", "eu-relay.test", 587, SmarthostStartTLSRequired},
 	}
 	for domain, want := range routes {
 		r := cfg.Route(domain)

@@ -74,12 +74,15 @@ func (v *validator) relay(r *Relay) {
 	for i := range r.Routes {
 		path := fmt.Sprintf("relay.routes[%d]", i)
 		rt := &r.Routes[i]
-		switch d, err := CanonicalDomain(rt.Domain); {
+		name, pattern := strings.CutPrefix(rt.Domain, "*.")
+		switch d, err := CanonicalDomain(name); {
 		case rt.Domain == "*":
 		case rt.Domain == "":
-			v.add(path+".domain", "required (a domain, or \"*\" for every other domain)")
+			v.add(path+".domain", "required (a domain, \"*.domain\" for its subdomains, or \"*\" for every other domain)")
 		case err != nil:
-			v.add(path+".domain", "%q is not a domain name or \"*\": %v", rt.Domain, err)
+			v.add(path+".domain", "%q is not a domain name, \"*.domain\" or \"*\": %v", rt.Domain, err)
+		case pattern:
+			rt.Domain = "*." + d
 		default:
 			rt.Domain = d
 		}

@@ -97,6 +97,10 @@ bench-deps: ## Install Postfix and Dovecot from Debian, the peers the benchmarks
 bench: build bench-deps ## kubemail beside Postfix+Dovecot in one run: SMTP ingest, POP3, IMAP, memory; prints ratios (BENCH_SMOKE=1 for a quick run).
 	KUBEMAIL_BIN=$(LOCALBIN)/kubemail hack/bench/run.sh
 
+.PHONY: bench-outbound
+bench-outbound: build bench-deps ## Outbound relaying beside Postfix: throughput to one sink, queue memory and disk with 100,000 queued (BENCH_SMOKE=1 for a quick run).
+	KUBEMAIL_BIN=$(LOCALBIN)/kubemail hack/bench/outbound/run.sh
+
 BENCH_MAILBOXES ?= 10000
 .PHONY: bench-operator
 bench-operator: build envtest-bins ## The operator with 10,000 Mailboxes over 10 MailDomains: time to Ready, peak RSS, apply→login p50/p95.

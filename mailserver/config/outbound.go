@@ -32,10 +32,12 @@ type Outbound struct {
 	// failure waits the n-th entry, and the last entry repeats until
 	// Expiry (default 5m, 15m, 30m, 1h, 2h, 4h, 8h).
 	RetrySchedule []Duration `json:"retrySchedule,omitempty"`
-	// Workers is the most deliveries in progress at once (default 16).
+	// Workers is the most deliveries in progress at once (default 100,
+	// Postfix's default_process_limit).
 	Workers int `json:"workers,omitempty"`
 	// MaxPerDestination is the most deliveries in progress at once to one
-	// destination, a recipient domain or a smarthost (default 4).
+	// destination, a recipient domain or a smarthost (default 20, Postfix's
+	// default_destination_concurrency_limit).
 	MaxPerDestination int `json:"maxPerDestination,omitempty"`
 	// MTASTS is "enforce" (the default: a domain's MTA-STS policy in
 	// enforce mode is honoured, RFC 8461) or "off".
@@ -53,8 +55,8 @@ const (
 	DefaultOutboundPort      = 25
 	DefaultExpiry            = 5 * 24 * time.Hour
 	DefaultDelayNotice       = 4 * time.Hour
-	DefaultWorkers           = 16
-	DefaultMaxPerDestination = 4
+	DefaultWorkers           = 100
+	DefaultMaxPerDestination = 20
 )
 
 // DefaultRetrySchedule is the default [Outbound.RetrySchedule].

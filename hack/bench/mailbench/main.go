@@ -5,6 +5,7 @@
 //	mailbench [run] [flags]             run the benchmark (see -h)
 //	mailbench accounts [flags]          print the mailbox addresses a run uses, one per line
 //	mailbench render-config [flags]     render the kubemail server config template for a run
+//	mailbench outbound [flags]          the outbound (relay) benchmark; see outbound.go and hack/bench/outbound
 //
 // Load: a Go SMTP generator (go-smtp's client, one message per transaction, sessions reused, no
 // pipelining) sends N messages of exactly -size bytes over C concurrent sessions to one mailbox; a load
@@ -100,8 +101,10 @@ func main() {
 		err = accountsCmd(args)
 	case "render-config":
 		err = renderConfigCmd(args)
+	case "outbound":
+		err = outboundCmd(args)
 	default:
-		err = fmt.Errorf("unknown command %q (run, accounts, render-config)", cmd)
+		err = fmt.Errorf("unknown command %q (run, accounts, render-config, outbound)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mailbench:", err)

@@ -33,6 +33,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -53,7 +54,7 @@ const (
 
 type options struct {
 	binary, work, pprof         string
-	metrics                     string
+	metrics, memLimit           string
 	mailboxes, domains, newOnes int
 	newConcurrency, applyers    int
 }
@@ -68,6 +69,8 @@ func main() {
 	flag.IntVar(&o.newConcurrency, "new-concurrency", 4, "how many of the new Mailboxes are in flight at once")
 	flag.StringVar(&o.pprof, "pprof", "", "serve the operator's pprof endpoints at this loopback address, e.g. 127.0.0.1:6060")
 	flag.StringVar(&o.metrics, "metrics", "", "serve the operator's metrics over HTTP at this loopback address")
+	flag.StringVar(&o.memLimit, "operator-memory-limit", "256MiB",
+		"run the operator as its Deployment does under this memory limit: GOMEMLIMIT at 90% of it, as kubemail sets from its cgroup; empty for none")
 	flag.IntVar(&o.applyers, "apply-concurrency", 16, "concurrent clients applying the bulk Mailboxes")
 	flag.Parse()
 	stopOnSignal()
@@ -103,14 +106,14 @@ type proc struct {
 	done chan struct{}
 }
 
-func start(logPath string, name string, args ...string) (*proc, error) {
+func start(logPath string, env []string, name string, args ...string) (*proc, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.CommandContext(context.Background(), name, args...) // stopped by proc.stop
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "KUBEMAIL_LOOPBACK_DNS_ONLY=1")
+	cmd.Env = append(append(os.Environ(), "KUBEMAIL_LOOPBACK_DNS_ONLY=1"), env...)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
@@ -151,6 +154,7 @@ func peakRSS(pid int) (int64, error) {
 
 type results struct {
 	Mailboxes, Domains    int
+	OperatorMemoryLimit   string  // the Deployment's limit the operator ran under, GOMEMLIMIT at 90%
 	ApplySeconds          float64 // creating the objects
 	AllReadySeconds       float64 // from the first create until every Mailbox is Ready
 	OperatorPeakRSSBytes  int64
@@ -180,7 +184,7 @@ func run(o options) error {
 	res := results{Mailboxes: o.mailboxes, Domains: o.domains, NewMailboxes: o.newOnes,
 		OperatorLog: filepath.Join(o.work, "operator.log"), DevLog: filepath.Join(o.work, "dev.log")}
 
-	dev, err := start(res.DevLog, binary, "dev", "--state-dir", state, "--samples=", "--operator=false",
+	dev, err := start(res.DevLog, nil, binary, "dev", "--state-dir", state, "--samples=", "--operator=false",
 		"--resolver", "127.0.0.1:1", "--assets-dir", devenv.AssetsDir(), "--crd-dir", "config/crd/bases")
 	if err != nil {
 		return err
@@ -198,7 +202,16 @@ func run(o options) error {
 	if o.metrics != "" {
 		opArgs = append(opArgs, "--metrics-bind-address", o.metrics, "--metrics-secure=false")
 	}
-	op, err := start(res.OperatorLog, binary, opArgs...)
+	var opEnv []string
+	if o.memLimit != "" {
+		q, err := resource.ParseQuantity(strings.TrimSuffix(strings.ReplaceAll(o.memLimit, "iB", "i"), "B"))
+		if err != nil {
+			return fmt.Errorf("-operator-memory-limit: %w", err)
+		}
+		opEnv = append(opEnv, fmt.Sprintf("GOMEMLIMIT=%d", q.Value()/10*9))
+		res.OperatorMemoryLimit = o.memLimit
+	}
+	op, err := start(res.OperatorLog, opEnv, binary, opArgs...)
 	if err != nil {
 		return err
 	}
@@ -535,7 +548,8 @@ func report(r results) {
 		}
 		return "MISSED"
 	}
-	fmt.Printf("\nkubemail operator, %d Mailboxes across %d MailDomains (one MailServer, embedded store):\n\n", r.Mailboxes, r.Domains)
+	fmt.Printf("\nkubemail operator, %d Mailboxes across %d MailDomains (one MailServer, embedded store), memory limit %q:\n\n",
+		r.Mailboxes, r.Domains, r.OperatorMemoryLimit)
 	fmt.Printf("%-58s %12s %10s  %s\n", "metric", "value", "target", "verdict")
 	fmt.Printf("%-58s %12.1f %10s  %s\n", "apply → every Mailbox Ready and served (s)", r.AllReadySeconds, "< 60", verdict(r.AllReadySeconds < 60))
 	fmt.Printf("%-58s %12.1f %10s  %s\n", "operator peak RSS (MiB)", float64(r.OperatorPeakRSSBytes)/(1<<20), "< 256", verdict(r.OperatorPeakRSSBytes < 256<<20))

@@ -160,7 +160,7 @@ func serverForAddress(ctx context.Context, c client.Reader, ns, addr string) (*m
 }
 
 // mailboxWorkers is how many Mailboxes are reconciled at once.
-const mailboxWorkers = 8
+const mailboxWorkers = 32
 
 func (r *MailboxReconciler) setup(mgr manager.Manager) error {
 	spec := builder.WithPredicates(predicate.GenerationChangedPredicate{})

@@ -115,6 +115,8 @@ func (a *admin) retry(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if a.opts.Queue != nil {
+		// Asked to retry now: destinations marked unreachable are tried too.
+		a.opts.Queue.dead.clearAll()
 		a.opts.Queue.Kick()
 	}
 	a.opts.Logger.Info("Queue retry requested", "id", id, "recipients", n)

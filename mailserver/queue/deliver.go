@@ -2,8 +2,10 @@ package queue
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,12 +51,16 @@ const (
 
 // target is one server to try.
 type target struct {
-	host  string // name to connect to and verify
-	port  int
-	tls   tlsMode
-	roots *x509.CertPool
-	creds string // credentials file, "" for no AUTH
+	host    string // name to connect to and verify
+	port    int
+	tls     tlsMode
+	roots   *x509.CertPool
+	rootsID string // identifies roots: rootsDefault, or the CA file and its content
+	creds   string // credentials file, "" for no AUTH
 }
+
+// rootsDefault is the rootsID of Options.RootCAs.
+const rootsDefault = "default"
 
 // made-up replies for failures that are not a server's answer.
 func localReply(code int, enhanced, format string, args ...any) Reply {
@@ -89,25 +95,73 @@ func classify(r Reply, remote string) rcptStatus {
 	}
 }
 
-// deliver makes one attempt for a group: every target in order, until one
-// of them settles the recipients.
+// deliver makes one attempt for a group: over a cached session to one of
+// the destination's servers when there is one, else to every target in
+// order until one of them settles the recipients. It also reports whether
+// any server answered.
 func (q *Queue) deliver(ctx context.Context, cfg *config.Config, g group, msg store.OutboundMessage, body []byte,
-	log *slog.Logger) []rcptStatus {
+	log *slog.Logger) ([]rcptStatus, reach) {
 	n := len(g.rcpts)
 	targets, fail := q.targets(ctx, cfg, g, msg, body, log)
 	if fail != nil {
-		return all(n, *fail)
+		return all(n, *fail), reachUnknown
+	}
+	if statuses, ok := q.deliverCached(ctx, cfg, g, targets, msg, body, log); ok {
+		return statuses, reachSome
 	}
 	last := temp(localReply(451, "4.4.1", "no mail server for %s could be reached", g.route.Key), "")
+	dialed, reached := false, false
 	for _, t := range targets {
-		statuses, next := q.tryTarget(ctx, cfg, t, msg, body, g.rcpts, log)
-		if !next {
-			return statuses
+		res := q.tryTarget(ctx, cfg, g.route.Key, t, msg, body, g.rcpts, log)
+		dialed, reached = dialed || res.dialed, reached || res.reached
+		if !res.next {
+			return res.statuses, reachSome
 		}
-		last = statuses[0]
-		log.Info("Mail server failed; trying the next one", "host", t.host, "reply", statuses[0].reply.String())
+		last = res.statuses[0]
+		log.Info("Mail server failed; trying the next one", "host", t.host, "reply", res.statuses[0].reply.String())
 	}
-	return all(n, last)
+	switch {
+	case reached:
+		return all(n, last), reachSome
+	case dialed:
+		return all(n, last), reachNone
+	}
+	return all(n, last), reachUnknown
+}
+
+// deliverCached delivers over an idle session to one of targets, in their
+// order, whose key is exactly what the target requires now. ok false:
+// there was none that could take the message, and nothing was sent.
+func (q *Queue) deliverCached(ctx context.Context, cfg *config.Config, g group, targets []target, msg store.OutboundMessage,
+	body []byte, log *slog.Logger) (statuses []rcptStatus, ok bool) {
+	if q.sessions.len() == 0 {
+		return nil, false
+	}
+	for _, t := range targets {
+		creds := ""
+		if t.creds != "" {
+			user, pass, err := readCredentials(t.creds)
+			if err != nil {
+				continue // a new connection reports it
+			}
+			creds = credentialsID(user, pass)
+		}
+		key := t.sessionKey(g.route.Key, q.hostname(cfg), creds)
+	sessions:
+		for sc := q.sessions.take(key); sc != nil; sc = q.sessions.take(key) {
+			s := &session{q: q, cfg: cfg, dest: g.route.Key, t: t, msg: msg, body: body, rcpts: g.rcpts, log: log}
+			statuses, outcome := s.reuse(ctx, sc)
+			switch {
+			case outcome == reuseDone:
+				return statuses, true
+			case ctx.Err() != nil:
+				return nil, false
+			case outcome == reuseUnsuitable:
+				break sessions // its siblings are sessions to the same server
+			}
+		}
+	}
+	return nil, false
 }
 
 // targets lists the servers to try: the smarthost, or the domain's mail
@@ -116,7 +170,7 @@ func (q *Queue) deliver(ctx context.Context, cfg *config.Config, g group, msg st
 func (q *Queue) targets(ctx context.Context, cfg *config.Config, g group, msg store.OutboundMessage, body []byte,
 	log *slog.Logger) ([]target, *rcptStatus) {
 	if sh := g.route.Smarthost; sh != nil {
-		t := target{host: sh.Host, port: sh.Port, roots: q.opts.RootCAs, creds: sh.CredentialsFile}
+		t := target{host: sh.Host, port: sh.Port, roots: q.opts.RootCAs, rootsID: rootsDefault, creds: sh.CredentialsFile}
 		switch sh.TLS {
 		case config.SmarthostImplicitTLS:
 			t.tls = tlsImplicit
@@ -126,12 +180,12 @@ func (q *Queue) targets(ctx context.Context, cfg *config.Config, g group, msg st
 			t.tls = tlsVerified
 		}
 		if sh.CAFile != "" {
-			roots, err := loadRoots(sh.CAFile)
+			roots, id, err := loadRoots(sh.CAFile)
 			if err != nil {
 				st := temp(localReply(451, "4.7.5", "cannot read the smarthost's CA file: %v", err), "")
 				return nil, &st
 			}
-			t.roots = roots
+			t.roots, t.rootsID = roots, id
 		}
 		if msg.RequireTLS && t.tls == tlsOpportunistic {
 			st := perm(localReply(550, "5.7.30", "REQUIRETLS: the smarthost route does not verify TLS"), "")
@@ -183,7 +237,7 @@ func (q *Queue) targets(ctx context.Context, cfg *config.Config, g group, msg st
 	}
 	out := make([]target, len(hosts))
 	for i, h := range hosts {
-		out[i] = target{host: h, port: port, tls: mode, roots: q.opts.RootCAs}
+		out[i] = target{host: h, port: port, tls: mode, roots: q.opts.RootCAs, rootsID: rootsDefault}
 	}
 	return out, nil
 }
@@ -246,10 +300,11 @@ func sortMX(mxs []*net.MX) {
 	}
 }
 
-// tryTarget tries each address of one server. next reports that the
-// server was not usable and the next one should be tried.
-func (q *Queue) tryTarget(ctx context.Context, cfg *config.Config, t target, msg store.OutboundMessage, body []byte,
-	rcpts []store.QueuedRecipient, log *slog.Logger) (statuses []rcptStatus, next bool) {
+// tryTarget tries each address of one server over new connections; the
+// result's next reports that the server was not usable and the next one
+// should be tried.
+func (q *Queue) tryTarget(ctx context.Context, cfg *config.Config, dest string, t target, msg store.OutboundMessage,
+	body []byte, rcpts []store.QueuedRecipient, log *slog.Logger) tryResult {
 	n := len(rcpts)
 	var addrs []netip.Addr
 	if ip, err := netip.ParseAddr(t.host); err == nil {
@@ -257,40 +312,44 @@ func (q *Queue) tryTarget(ctx context.Context, cfg *config.Config, t target, msg
 	} else {
 		ips, err := q.opts.Resolver.LookupIP(ctx, t.host)
 		if err != nil {
-			return all(n, temp(localReply(451, "4.4.3", "looking up %s: %v", t.host, err), "")), true
+			return tryResult{statuses: all(n, temp(localReply(451, "4.4.3", "looking up %s: %v", t.host, err), "")), next: true}
 		}
 		addrs = ips
 	}
-	last := all(n, temp(localReply(451, "4.4.1", "no address of %s", t.host), ""))
+	out := tryResult{statuses: all(n, temp(localReply(451, "4.4.1", "no address of %s", t.host), "")), next: true}
 	for _, ip := range addrs {
 		addr := net.JoinHostPort(ip.String(), strconv.Itoa(t.port))
 		for _, plain := range []bool{false, true} {
-			s := &session{q: q, cfg: cfg, t: t, msg: msg, body: body, rcpts: rcpts, plain: plain, log: log}
-			statuses, next, retryPlain := s.run(ctx, addr)
-			if !next {
-				return statuses, false
+			s := &session{q: q, cfg: cfg, dest: dest, t: t, msg: msg, body: body, rcpts: rcpts, plain: plain, log: log}
+			res := s.run(ctx, addr)
+			out.dialed, out.reached = out.dialed || res.dialed, out.reached || res.reached
+			if !res.next {
+				res.dialed, res.reached = out.dialed, out.reached
+				return res
 			}
-			last = statuses
-			if !retryPlain {
+			out.statuses = res.statuses
+			if !res.retryPlain {
 				break
 			}
-			log.Info("Opportunistic TLS failed; retrying without TLS", "host", t.host, "reply", statuses[0].reply.String())
+			log.Info("Opportunistic TLS failed; retrying without TLS", "host", t.host, "reply", res.statuses[0].reply.String())
 		}
 	}
-	return last, true
+	return out
 }
 
-// loadRoots reads a PEM CA bundle.
-func loadRoots(path string) (*x509.CertPool, error) {
+// loadRoots reads a PEM CA bundle and returns it with its rootsID, which
+// changes with the file's content.
+func loadRoots(path string) (*x509.CertPool, string, error) {
 	data, err := os.ReadFile(path) //nolint:gosec // G304: the configured CA file
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+		return nil, "", fmt.Errorf("%s holds no PEM certificate", path)
 	}
-	return pool, nil
+	sum := sha256.Sum256(data)
+	return pool, "file:" + path + ":" + hex.EncodeToString(sum[:]), nil
 }
 
 // readCredentials reads a smarthost's credentials: a directory with the

@@ -43,6 +43,18 @@
 // Capacity: at most outbound.workers attempts run at once, and at most
 // outbound.maxPerDestination to one destination.
 //
+// Unreachable destinations: when an attempt reaches no server at all —
+// every connection to every mail exchanger (or the smarthost) refused,
+// timed out, or dropped before the greeting — the destination is marked
+// dead until the earliest retry of that attempt's recipients, at most a
+// minute (as Postfix's queue manager does). Attempts for it that come due
+// before then are made without connecting: the recipients are leased and
+// settled like any temporary failure (attempt counted, next attempt from
+// their own schedule, expiry and delay reports unchanged) with the error
+// "destination unreachable (not retried: marked dead at HH:MM:SS UTC after
+// <the error>)". A server of the destination answering, the end of the
+// mark, or `kubemail queue retry` lifts it. Marks live in memory only.
+//
 // # Retry schedule
 //
 // The first attempt is immediate. After the n-th failed attempt the
@@ -76,6 +88,23 @@
 // TLS, required STARTTLS with verification against caFile or the system
 // roots, or opportunistic STARTTLS) and, when credentialsFile is set,
 // AUTH PLAIN or LOGIN — never without TLS.
+//
+// Sessions are reused, as Postfix's connection cache does: after a
+// transaction that leaves the session in step with the server (no I/O
+// error, no 421), it is kept idle for the next message to the same
+// destination — for Options.SessionIdleTimeout (5 s), at most
+// outbound.maxPerDestination per destination and outbound.workers in all,
+// and for Options.MaxSessionMessages (100) transactions; then, and when
+// the queue stops, it is ended with QUIT. A session is keyed by the
+// destination and everything it was made with — server name and port,
+// TLS mode (opportunistic, verified STARTTLS, implicit), the trusted roots
+// (the CA file's content), the credentials AUTH used (their digest), the
+// EHLO name — and is taken only by a message whose target, under the
+// route and MTA-STS policy in force for that message, requires exactly
+// that; the per-message checks (REQUIRETLS, SMTPUTF8, SIZE) are made
+// again on it. Before a reused session carries a message, RSET (RFC 5321
+// §4.1.1.5) must succeed within 20 s; otherwise it is closed and a new
+// connection is made, so a session the server dropped costs no attempt.
 //
 // Each recipient is judged by its own reply (RFC 5321 §4.2.1): a 2xx to
 // the message delivers it, 5xx fails it for good, 4xx — and every failure

@@ -76,6 +76,8 @@ type nodeOptions struct {
 	untrusted bool         // the queue trusts no certificate
 	clock     Clock        // nil: the system's
 	mutate    func(*config.Config)
+	tune      func(*Options)                  // changes the queue's options
+	listenMX  func(net.Listener) net.Listener // wraps the MX listener
 }
 
 // node is one running test mail server.
@@ -258,9 +260,13 @@ func runNode(t *testing.T, dns *dnstest.Server, o nodeOptions, cfg *config.Confi
 	if o.untrusted {
 		roots = x509.NewCertPool()
 	}
-	n.queue, err = New(Options{Store: st, Config: holder, Resolver: r, RootCAs: roots, Logger: log,
+	qopts := Options{Store: st, Config: holder, Resolver: r, RootCAs: roots, Logger: log,
 		Jitter: func(time.Duration) time.Duration { return 0 }, PollInterval: 200 * time.Millisecond, HTTPClient: o.http,
-		Clock: o.clock})
+		Clock: o.clock}
+	if o.tune != nil {
+		o.tune(&qopts)
+	}
+	n.queue, err = New(qopts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,6 +300,9 @@ func runNode(t *testing.T, dns *dnstest.Server, o nodeOptions, cfg *config.Confi
 	mxl, err := net.Listen("tcp", mxAddr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.listenMX != nil {
+		mxl = o.listenMX(mxl)
 	}
 	subl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

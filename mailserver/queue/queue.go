@@ -65,6 +65,13 @@ type Options struct {
 	AttemptTimeout time.Duration
 	// Observer receives delivery outcomes for metrics; nil ignores them.
 	Observer Observer
+	// SessionIdleTimeout is how long a session kept after a delivery
+	// waits for the next message to its destination before it is closed;
+	// zero means DefaultSessionIdleTimeout.
+	SessionIdleTimeout time.Duration
+	// MaxSessionMessages is how many messages one session carries at most;
+	// zero means DefaultMaxSessionMessages, 1 turns session reuse off.
+	MaxSessionMessages int
 }
 
 // Observer receives the queue's events for metrics. Methods must not block.
@@ -85,11 +92,13 @@ func (nopObserver) Panicked()        {}
 // and hands them to workers, bounded in total and per destination. See
 // the package documentation for the state machine.
 type Queue struct {
-	opts  Options
-	clock Clock
-	log   *slog.Logger
-	sts   *stsCache
-	obs   Observer
+	opts     Options
+	clock    Clock
+	log      *slog.Logger
+	sts      *stsCache
+	obs      Observer
+	sessions *sessionCache
+	dead     *deadDestinations
 
 	kick    chan struct{}
 	done    chan string // route keys of finished attempts
@@ -121,14 +130,22 @@ func New(opts Options) (*Queue, error) {
 	if opts.Observer == nil {
 		opts.Observer = nopObserver{}
 	}
+	if opts.SessionIdleTimeout <= 0 {
+		opts.SessionIdleTimeout = DefaultSessionIdleTimeout
+	}
+	if opts.MaxSessionMessages <= 0 {
+		opts.MaxSessionMessages = DefaultMaxSessionMessages
+	}
 	return &Queue{
-		opts:  opts,
-		clock: opts.Clock,
-		log:   opts.Logger,
-		sts:   newSTSCache(opts.Resolver, opts.HTTPClient, opts.Clock),
-		obs:   opts.Observer,
-		kick:  make(chan struct{}, 1),
-		done:  make(chan string, 64),
+		opts:     opts,
+		clock:    opts.Clock,
+		log:      opts.Logger,
+		sts:      newSTSCache(opts.Resolver, opts.HTTPClient, opts.Clock),
+		obs:      opts.Observer,
+		sessions: newSessionCache(opts.Clock, opts.SessionIdleTimeout),
+		dead:     newDeadDestinations(),
+		kick:     make(chan struct{}, 1),
+		done:     make(chan string, 64),
 	}, nil
 }
 
@@ -155,13 +172,17 @@ type group struct {
 }
 
 // Run schedules deliveries until ctx ends, then waits for the attempts in
-// progress (which end with ctx) and returns. It first releases the leases
-// a previous process left (RFC 5321 §4.5.4.1: retry, do not lose).
+// progress (which end with ctx), ends the idle sessions with QUIT and
+// returns. It first releases the leases a previous process left (RFC 5321
+// §4.5.4.1: retry, do not lose).
 func (q *Queue) Run(ctx context.Context) error {
 	if !q.running.CompareAndSwap(false, true) {
 		return errors.New("queue: Run called twice")
 	}
-	defer q.wg.Wait()
+	defer func() {
+		q.wg.Wait()
+		q.sessions.close()
+	}()
 	if n, err := q.opts.Store.ReleaseLeases(ctx, q.clock.Now()); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped before it started: nothing was leased or lost
@@ -170,6 +191,7 @@ func (q *Queue) Run(ctx context.Context) error {
 	} else if n > 0 {
 		q.log.Info("Retrying deliveries interrupted by the last shutdown or crash", "recipients", n)
 	}
+	q.wg.Go(func() { q.housekeep(ctx) })
 	active := map[string]int{} // route key → attempts in progress
 	total := 0
 	for {
@@ -190,6 +212,27 @@ func (q *Queue) Run(ctx context.Context) error {
 			default:
 				drained = true
 			}
+		}
+	}
+}
+
+// housekeep ends idle sessions past their timeout and forgets dead marks
+// that ran out, until ctx ends.
+func (q *Queue) housekeep(ctx context.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			q.obs.Panicked()
+			q.log.Error("Panic in the queue's housekeeping; idle sessions now end only when found stale",
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-q.clock.After(q.opts.SessionIdleTimeout / 2):
+			q.sessions.expire()
+			q.dead.sweep(q.clock.Now())
 		}
 	}
 }
@@ -321,8 +364,25 @@ func (q *Queue) work(ctx context.Context, g group) {
 	}
 	cfg := q.opts.Config.Current()
 	log := q.log.With("id", msg.ID, "route", g.route.Key)
-	statuses := q.deliver(actx, cfg, g, msg, body, log)
-	st := q.settlement(cfg, msg, body, g.rcpts, statuses, q.clock.Now())
+	var statuses []rcptStatus
+	reached := reachUnknown
+	if mark, dead := q.dead.check(g.route.Key, q.clock.Now()); dead {
+		statuses = all(len(g.rcpts), temp(mark.reply(), ""))
+	} else {
+		statuses, reached = q.deliver(actx, cfg, g, msg, body, log)
+	}
+	now := q.clock.Now()
+	st := q.settlement(cfg, msg, body, g.rcpts, statuses, now)
+	switch {
+	case reached == reachSome:
+		q.dead.clear(g.route.Key)
+	case reached == reachNone && ctx.Err() == nil:
+		m := deadMark{at: now, until: deadUntil(st, q.schedule(cfg), now), cause: statuses[0].reply.Text}
+		if q.dead.mark(g.route.Key, m) {
+			log.Warn("Destination unreachable; deferring its mail without connecting until the mark ends",
+				"until", m.until, "error", m.cause)
+		}
+	}
 	q.settle(ctx, st, log)
 }
 

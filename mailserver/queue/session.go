@@ -13,10 +13,12 @@ import (
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
-// session is one SMTP conversation delivering a group to one address.
+// session is one group's delivery to one server: over a new connection
+// (run) or over a cached one (reuse).
 type session struct {
 	q     *Queue
 	cfg   *config.Config
+	dest  string // the route key, the destination whose cache a connection joins
 	t     target
 	msg   store.OutboundMessage
 	body  []byte
@@ -25,68 +27,159 @@ type session struct {
 	log   *slog.Logger
 }
 
-// run delivers over one connection. next: the server could not be used
-// (try the next one); retryPlain: opportunistic TLS failed, try this
-// address again without it.
-func (s *session) run(ctx context.Context, addr string) (statuses []rcptStatus, next, retryPlain bool) {
+// tryResult is how delivering over one connection went.
+type tryResult struct {
+	statuses   []rcptStatus
+	next       bool // the server could not be used: try the next one
+	retryPlain bool // opportunistic TLS failed: try this address again without it
+	dialed     bool // a connection was attempted
+	reached    bool // a server answered (it is not unreachable)
+}
+
+// run delivers over a new connection to addr; afterwards the connection
+// joins the session cache when it can carry more mail.
+func (s *session) run(ctx context.Context, addr string) tryResult {
 	n := len(s.rcpts)
-	tempAll := func(r Reply, remote string) ([]rcptStatus, bool, bool) { return all(n, temp(r, remote)), true, false }
-	conn, err := s.q.opts.Dial(ctx, "tcp", addr)
-	if err != nil {
-		return tempAll(localReply(451, "4.4.1", "connecting to %s (%s): %v", s.t.host, addr, err), "")
+	fail := func(r Reply, remote string) tryResult {
+		return tryResult{statuses: all(n, temp(r, remote)), next: true, dialed: true, reached: true}
 	}
+	raw, err := s.q.opts.Dial(ctx, "tcp", addr)
+	if err != nil {
+		res := fail(localReply(451, "4.4.1", "connecting to %s (%s): %v", s.t.host, addr, err), "")
+		res.reached = false
+		return res
+	}
+	conn := raw
 	if s.t.tls == tlsImplicit {
-		tc := tls.Client(conn, s.t.tlsConfig())
+		tc := tls.Client(raw, s.t.tlsConfig())
 		if err := tc.HandshakeContext(ctx); err != nil {
-			_ = conn.Close()
-			return tempAll(localReply(451, "4.7.5", "TLS with %s: %v", s.t.host, err), "")
+			_ = raw.Close()
+			return fail(localReply(451, "4.7.5", "TLS with %s: %v", s.t.host, err), "")
 		}
 		conn = tc
 	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() }) // cancel blocked I/O
-	defer stop()
+	unwatch := context.AfterFunc(ctx, func() { _ = raw.Close() }) // cancel blocked I/O
 	c, err := newClient(conn, s.t.host)
 	if err != nil {
-		_ = conn.Close()
-		return tempAll(failureReply(err, "greeting"), s.t.host)
+		unwatch()
+		_ = raw.Close()
+		res := fail(failureReply(err, "greeting"), s.t.host)
+		// Refused, dropped or silent before its greeting: unreachable.
+		var r Reply
+		res.reached = errors.As(err, &r)
+		return res
 	}
-	defer c.close()
-	if err := c.ehlo(s.q.hostname(s.cfg)); err != nil {
-		return tempAll(failureReply(err, "EHLO"), s.t.host)
+	sc := &smtpConn{raw: raw, c: c, addr: addr, unwatch: unwatch}
+	if res := s.open(ctx, sc); res != nil {
+		sc.c.close()
+		sc.unwatch()
+		return *res
+	}
+	return tryResult{statuses: s.deliverOver(sc), dialed: true, reached: true}
+}
+
+// open readies a new connection for mail: EHLO, STARTTLS as the target
+// requires, the checks of this message, AUTH. A non-nil result is the
+// failure, the connection then being of no further use.
+func (s *session) open(ctx context.Context, sc *smtpConn) *tryResult {
+	n := len(s.rcpts)
+	c := sc.c
+	fail := func(r Reply, remote string) *tryResult {
+		return &tryResult{statuses: all(n, temp(r, remote)), next: true, dialed: true, reached: true}
+	}
+	hostname := s.q.hostname(s.cfg)
+	if err := c.ehlo(hostname); err != nil {
+		return fail(failureReply(err, "EHLO"), s.t.host)
 	}
 	switch {
 	case s.t.tls == tlsVerified && !c.has("STARTTLS"):
-		return tempAll(localReply(451, "4.7.5", "%s does not offer STARTTLS, which is required", s.t.host), s.t.host)
+		return fail(localReply(451, "4.7.5", "%s does not offer STARTTLS, which is required", s.t.host), s.t.host)
 	case s.t.tls == tlsVerified || (s.t.tls == tlsOpportunistic && !s.plain && c.has("STARTTLS")):
-		if err := c.startTLS(ctx, s.t.tlsConfig(), s.q.hostname(s.cfg)); err != nil {
+		if err := c.startTLS(ctx, s.t.tlsConfig(), hostname); err != nil {
 			var te *tlsError
 			if errors.As(err, &te) && s.t.tls == tlsOpportunistic {
-				st, _, _ := tempAll(localReply(451, "4.7.5", "TLS with %s: %v", s.t.host, err), s.t.host)
-				return st, true, true
+				res := fail(localReply(451, "4.7.5", "TLS with %s: %v", s.t.host, err), s.t.host)
+				res.retryPlain = true
+				return res
 			}
-			return tempAll(failureReply(err, "STARTTLS"), s.t.host)
+			return fail(failureReply(err, "STARTTLS"), s.t.host)
 		}
 	}
 	if st := s.checkServer(c); st != nil {
-		return all(n, *st), true, false // another server may do
+		// Another server may do.
+		return &tryResult{statuses: all(n, *st), next: true, dialed: true, reached: true}
 	}
+	creds := ""
 	if s.t.creds != "" {
 		if !c.tls {
-			return tempAll(localReply(451, "4.7.0", "not sending credentials to %s without TLS", s.t.host), s.t.host)
+			return fail(localReply(451, "4.7.0", "not sending credentials to %s without TLS", s.t.host), s.t.host)
 		}
 		user, pass, err := readCredentials(s.t.creds)
 		if err != nil {
-			return tempAll(localReply(451, "4.7.0", "reading the smarthost credentials: %v", err), "")
+			return fail(localReply(451, "4.7.0", "reading the smarthost credentials: %v", err), "")
 		}
 		if err := c.auth(user, pass); err != nil {
 			// A configuration problem: retried, not bounced, so fixing the
 			// credentials delivers the mail.
-			return tempAll(failureReply(err, "AUTH"), s.t.host)
+			return fail(failureReply(err, "AUTH"), s.t.host)
 		}
+		creds = credentialsID(user, pass)
 	}
-	statuses = s.transaction(c)
-	c.quit()
-	return statuses, false, false
+	// The key records what this connection was made with, so that it is
+	// only ever reused where exactly that is required.
+	sc.key = s.t.sessionKey(s.dest, hostname, creds)
+	return nil
+}
+
+// reuseOutcome is what came of offering a message to a cached session.
+type reuseOutcome int
+
+const (
+	reuseDone       reuseOutcome = iota // the transaction ran
+	reuseGone                           // the session was dead (now closed): try another
+	reuseUnsuitable                     // the server cannot take this message: the session went back to the cache
+)
+
+// reuse delivers over a cached session once RSET shows it alive (RFC 5321
+// §4.1.1.5). Unless the outcome is reuseDone, nothing was sent.
+func (s *session) reuse(ctx context.Context, sc *smtpConn) ([]rcptStatus, reuseOutcome) {
+	sc.watch(ctx)
+	if err := sc.c.rset(); err != nil {
+		s.log.Debug("Cached session is gone; connecting anew", "host", s.t.host, "address", sc.addr, "error", err)
+		sc.c.close()
+		sc.unwatch()
+		return nil, reuseGone
+	}
+	if st := s.checkServer(sc.c); st != nil {
+		s.release(sc)
+		return nil, reuseUnsuitable
+	}
+	s.log.Debug("Reusing a session", "host", s.t.host, "address", sc.addr, "transactions", sc.uses)
+	return s.deliverOver(sc), reuseDone
+}
+
+// deliverOver runs the transaction over a ready session and releases it.
+func (s *session) deliverOver(sc *smtpConn) []rcptStatus {
+	statuses := s.transaction(sc.c)
+	sc.uses++
+	s.release(sc)
+	return statuses
+}
+
+// release puts a session that can carry more mail into the cache, and
+// ends any other: politely when it is in step with the server, else by
+// closing the connection.
+func (s *session) release(sc *smtpConn) {
+	watched := sc.unwatch() // false: the attempt ended, which closed the connection
+	switch {
+	case !watched || sc.c.broken:
+		sc.c.close()
+	case sc.uses >= s.q.opts.MaxSessionMessages:
+		sc.c.quit(quitTimeout)
+	default:
+		p := s.cfg.OutboundPolicy()
+		s.q.sessions.put(sc, p.MaxPerDestination, p.Workers)
+	}
 }
 
 // checkServer refuses a server that cannot take this message: without

@@ -21,7 +21,17 @@ const (
 	greetingTimeout = 5 * time.Minute  // §4.5.3.2.1
 	commandTimeout  = 5 * time.Minute  // §4.5.3.2.2–4 (MAIL, RCPT)
 	dataTimeout     = 10 * time.Minute // §4.5.3.2.6 (reply to the final dot)
+	// rsetTimeout bounds the RSET that checks a cached session (Postfix's
+	// smtp_rset_timeout): a server that does not answer it soon is
+	// abandoned for a new connection.
+	rsetTimeout = 20 * time.Second
+	// quitTimeout bounds the wait for the reply to QUIT.
+	quitTimeout = 5 * time.Second
 )
+
+// codeClosing is the reply "service not available, closing transmission
+// channel" (RFC 5321 §3.8, §4.2.3).
+const codeClosing = 421
 
 // Reply is an SMTP reply (RFC 5321 §4.2) with its enhanced status code
 // (RFC 3463) when the server sent one.
@@ -87,6 +97,11 @@ type client struct {
 	ext  map[string]string
 	tls  bool
 	host string // the server's name, for logs and Remote-MTA
+	// broken is set once the session can no longer be trusted to be in
+	// step with the server: an I/O error, a malformed reply, or 421
+	// (the server is closing the channel, RFC 5321 §3.8). A broken
+	// session is never reused.
+	broken bool
 }
 
 // newClient reads the greeting on conn.
@@ -108,6 +123,7 @@ func newClient(conn net.Conn, host string) (*client, error) {
 func (c *client) read(timeout time.Duration) (Reply, error) {
 	_ = c.conn.SetDeadline(time.Now().Add(timeout))
 	code, msg, err := c.text.ReadResponse(0)
+	c.broken = c.broken || err != nil || code == codeClosing
 	if err != nil {
 		var pe textproto.ProtocolError
 		if errors.As(err, &pe) {
@@ -123,6 +139,7 @@ func (c *client) read(timeout time.Duration) (Reply, error) {
 func (c *client) cmd(timeout time.Duration, format string, args ...any) (Reply, error) {
 	_ = c.conn.SetDeadline(time.Now().Add(timeout))
 	if err := c.text.PrintfLine(format, args...); err != nil {
+		c.broken = true
 		return Reply{}, err
 	}
 	return c.read(timeout)
@@ -145,9 +162,11 @@ func helloExtensions(msg string) map[string]string {
 func (c *client) ehlo(name string) error {
 	_ = c.conn.SetDeadline(time.Now().Add(commandTimeout))
 	if err := c.text.PrintfLine("EHLO %s", name); err != nil {
+		c.broken = true
 		return err
 	}
 	code, msg, err := c.text.ReadResponse(0)
+	c.broken = c.broken || err != nil || code == codeClosing
 	if err != nil {
 		return err
 	}
@@ -270,21 +289,41 @@ func (c *client) data(body []byte) (Reply, error) {
 	_ = c.conn.SetDeadline(time.Now().Add(dataTimeout))
 	w := c.text.DotWriter()
 	bw := bufio.NewWriter(w)
-	if _, err := bw.Write(body); err != nil {
-		return Reply{}, err
+	_, err = bw.Write(body)
+	if err == nil {
+		err = bw.Flush()
 	}
-	if err := bw.Flush(); err != nil {
-		return Reply{}, err
+	if err == nil {
+		err = w.Close()
 	}
-	if err := w.Close(); err != nil {
+	if err != nil {
+		c.broken = true
 		return Reply{}, err
 	}
 	return c.read(dataTimeout)
 }
 
-// quit ends the session politely; errors do not matter any more.
-func (c *client) quit() {
-	_, _ = c.cmd(30*time.Second, "QUIT")
+// rset aborts any transaction in progress (RFC 5321 §4.1.1.5); on a
+// session taken from the cache it is also the check that the server is
+// still there.
+func (c *client) rset() error {
+	r, err := c.cmd(rsetTimeout, "RSET")
+	if err != nil {
+		return err
+	}
+	if r.Code != 250 {
+		c.broken = true // a server that refuses RSET is in no known state
+		return r
+	}
+	return nil
+}
+
+// quit ends the session politely, waiting at most timeout for the reply;
+// errors do not matter any more.
+func (c *client) quit(timeout time.Duration) {
+	if !c.broken {
+		_, _ = c.cmd(timeout, "QUIT")
+	}
 	_ = c.text.Close()
 }
 

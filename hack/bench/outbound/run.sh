@@ -19,7 +19,7 @@
 #   OUTBOUND_MESSAGES [10000]  OUTBOUND_CONCURRENCY [10,50]  OUTBOUND_SIZE [10240]
 #   OUTBOUND_QUEUE [100000]    OUTBOUND_QUEUE_CONCURRENCY [50]
 #   OUTBOUND_QUEUE_REST [2m]   memory is measured once the queue settled and again this long after
-#   OUTBOUND_PHASES [throughput,raised,queue]
+#   OUTBOUND_PHASES [throughput,queue]  (add raised to rerun kubemail with OUTBOUND_RAISED_* settings)
 #   OUTBOUND_RAISED_WORKERS [100] OUTBOUND_RAISED_PER_DEST [20]   kubemail's outbound.workers and
 #       outbound.maxPerDestination in the raised phase (Postfix's default_process_limit and
 #       default_destination_concurrency_limit); the defaults phase leaves both unset (16 and 4)
@@ -42,7 +42,7 @@ SIZE=${OUTBOUND_SIZE:-10240}
 QUEUE=${OUTBOUND_QUEUE:-100000}
 QUEUE_CONCURRENCY=${OUTBOUND_QUEUE_CONCURRENCY:-50}
 QUEUE_REST=${OUTBOUND_QUEUE_REST:-2m}
-PHASES=${OUTBOUND_PHASES:-throughput,raised,queue}
+PHASES=${OUTBOUND_PHASES:-throughput,queue}
 RAISED_WORKERS=${OUTBOUND_RAISED_WORKERS:-100}
 RAISED_PER_DEST=${OUTBOUND_RAISED_PER_DEST:-20}
 TLS=${OUTBOUND_TLS:-0}

@@ -84,36 +84,46 @@ func holdIdleClients(addr, caFile string, n int) error {
 }
 
 // BenchmarkIdleConnectionMemory reports the server's live heap and stack
-// per logged-in connection in IDLE on a selected folder (over TLS).
+// per logged-in connection in IDLE on a selected folder (over TLS), with
+// one message and with 10,000 in the folder: the sessions share the
+// folder's UID list (snapshots), so the second costs about the first.
 func BenchmarkIdleConnectionMemory(b *testing.B) {
-	const conns = 1000
-	ts := newTestServer(b, func(o *Options) {
-		o.MaxConnsPerIP, o.MaxConnsPerUser = -1, -1
-		o.Logger = slog.New(slog.DiscardHandler)
-	})
-	ts.deliver(b, "alice@example.com", "", plainMessage)
-	for range b.N {
-		before := liveBytes()
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), envIdleAddr+"="+ts.tls, envIdleCA+"="+ts.pki.CAFile,
-			envIdleConns+"="+strconv.Itoa(conns))
-		stdin, _ := cmd.StdinPipe()
-		stdout, _ := cmd.StdoutPipe()
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		if l, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || l != "READY\n" {
-			b.Fatalf("client helper: %q %v", l, err)
-		}
-		time.Sleep(200 * time.Millisecond) // let the last IDLE goroutines park
-		after := liveBytes()
-		_ = stdin.Close()
-		_ = cmd.Wait()
-		b.ReportMetric(float64(after.heap-before.heap)/conns, "heap-B/conn")
-		b.ReportMetric(float64(after.stack-before.stack)/conns, "stack-B/conn")
-		b.ReportMetric(float64(after.heap+after.stack-before.heap-before.stack)/conns, "B/conn")
+	for _, messages := range []int{1, 10000} {
+		b.Run(fmt.Sprintf("messages=%d", messages), func(b *testing.B) {
+			ts := newTestServer(b, func(o *Options) {
+				o.MaxConnsPerIP, o.MaxConnsPerUser = -1, -1
+				o.Logger = slog.New(slog.DiscardHandler)
+			})
+			fillInbox(b, ts, messages)
+			for range b.N {
+				measureIdle(b, ts)
+			}
+		})
 	}
+}
+
+func measureIdle(b *testing.B, ts *testServer) {
+	const conns = 1000
+	before := liveBytes()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envIdleAddr+"="+ts.tls, envIdleCA+"="+ts.pki.CAFile,
+		envIdleConns+"="+strconv.Itoa(conns))
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	if l, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || l != "READY\n" {
+		b.Fatalf("client helper: %q %v", l, err)
+	}
+	time.Sleep(200 * time.Millisecond) // let the last IDLE goroutines park
+	after := liveBytes()
+	_ = stdin.Close()
+	_ = cmd.Wait()
+	b.ReportMetric(float64(after.heap-before.heap)/conns, "heap-B/conn")
+	b.ReportMetric(float64(after.stack-before.stack)/conns, "stack-B/conn")
+	b.ReportMetric(float64(after.heap+after.stack-before.heap-before.stack)/conns, "B/conn")
 }
 
 type live struct{ heap, stack uint64 }
@@ -158,7 +168,7 @@ func benchMessage(i int) string {
 	return sb.String()
 }
 
-func fillInbox(b *testing.B, ts *testServer, n int) {
+func fillInbox(b testing.TB, ts *testServer, n int) {
 	b.Helper()
 	ctx := context.Background()
 	if _, err := ts.store.EnsureAccount(ctx, "alice@example.com"); err != nil {
@@ -200,6 +210,8 @@ func BenchmarkLargeFolder(b *testing.B) {
 			b.Fatalf("%d responses", got)
 		}
 	}
+	// A SELECT that finds the folder's snapshot shared by another session
+	// (here: its own previous SELECT), and one that reads the index.
 	b.Run("select", func(b *testing.B) {
 		defer reportCPU(b)()
 		for range b.N {
@@ -208,11 +220,25 @@ func BenchmarkLargeFolder(b *testing.B) {
 			}
 		}
 	})
+	b.Run("select-cold", func(b *testing.B) {
+		var cpu time.Duration
+		for range b.N {
+			b.StopTimer()
+			ts.srv.snapshots = newSnapshots()
+			start := cpuTime()
+			b.StartTimer()
+			if lines := w.ok("SELECT INBOX"); !has(lines, fmt.Sprintf("* %d EXISTS", n)) {
+				b.Fatalf("SELECT: %q", lines[:3])
+			}
+			cpu += cpuTime() - start
+		}
+		b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	})
 	b.Run("fetch-envelope-cold", func(b *testing.B) {
 		var cpu time.Duration
 		for range b.N {
 			b.StopTimer()
-			ts.srv.cache = newParseCache(DefaultCacheBytes)
+			ts.srv.cache, ts.srv.headers = newParseCache(DefaultCacheBytes), newHeaderCache(DefaultHeaderCacheBytes)
 			start := cpuTime()
 			b.StartTimer()
 			fetch(b)
@@ -221,7 +247,7 @@ func BenchmarkLargeFolder(b *testing.B) {
 		b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
 	})
 	b.Run("fetch-envelope-warm", func(b *testing.B) {
-		ts.srv.cache = newParseCache(DefaultCacheBytes)
+		ts.srv.cache, ts.srv.headers = newParseCache(DefaultCacheBytes), newHeaderCache(DefaultHeaderCacheBytes)
 		before := liveBytes()
 		fetch(b)
 		heap := float64(liveBytes().heap-before.heap) / n
@@ -230,18 +256,35 @@ func BenchmarkLargeFolder(b *testing.B) {
 		for range b.N {
 			fetch(b)
 		}
+		// Both caches: the ENVELOPE fetch fills the header cache too.
 		b.ReportMetric(heap, "cache-heap-B/msg")
-		b.ReportMetric(float64(ts.srv.cache.used)/n, "cache-est-B/msg")
+		b.ReportMetric(float64(ts.srv.cache.used+ts.srv.headers.bytes())/n, "cache-est-B/msg")
 	})
-	// What Thunderbird asks for instead of ENVELOPE; no cache helps it.
+	// What Thunderbird asks for instead of ENVELOPE: from the header cache
+	// the ENVELOPE fetches filled, and from the store.
+	fields := "FETCH 1:* (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS " +
+		"(From To Cc Bcc Subject Date Message-ID Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To)])"
 	b.Run("fetch-header-fields", func(b *testing.B) {
 		defer reportCPU(b)()
 		for range b.N {
-			if got := w.countResponses("FETCH 1:* (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS " +
-				"(From To Cc Bcc Subject Date Message-ID Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To)])"); got != n {
+			if got := w.countResponses(fields); got != n {
 				b.Fatalf("%d responses", got)
 			}
 		}
+	})
+	b.Run("fetch-header-fields-cold", func(b *testing.B) {
+		var cpu time.Duration
+		for range b.N {
+			b.StopTimer()
+			ts.srv.headers = newHeaderCache(DefaultHeaderCacheBytes)
+			start := cpuTime()
+			b.StartTimer()
+			if got := w.countResponses(fields); got != n {
+				b.Fatalf("%d responses", got)
+			}
+			cpu += cpuTime() - start
+		}
+		b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
 	})
 	// One message, as a client opening a new message does: latency, not
 	// throughput.
@@ -249,7 +292,7 @@ func BenchmarkLargeFolder(b *testing.B) {
 		var cpu time.Duration
 		for i := range b.N {
 			b.StopTimer()
-			ts.srv.cache = newParseCache(DefaultCacheBytes)
+			ts.srv.cache, ts.srv.headers = newParseCache(DefaultCacheBytes), newHeaderCache(DefaultHeaderCacheBytes)
 			start := cpuTime()
 			b.StartTimer()
 			if got := w.countResponses(fmt.Sprintf("FETCH %d (FLAGS RFC822.SIZE ENVELOPE)", i%n+1)); got != 1 {
@@ -259,11 +302,37 @@ func BenchmarkLargeFolder(b *testing.B) {
 		}
 		b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
 	})
-	// A client's quick filter: one header field over the whole folder.
+	// A client's quick filter: one header field over the whole folder,
+	// with the headers cached by the ENVELOPE fetch a client makes first,
+	// and read from the store.
 	b.Run("search-header", func(b *testing.B) {
+		fetch(b)
+		b.ResetTimer()
 		defer reportCPU(b)()
 		for range b.N {
 			if got := w.countResponses("UID SEARCH HEADER Subject 4242"); got != 1 {
+				b.Fatalf("%d responses", got)
+			}
+		}
+	})
+	b.Run("search-header-cold", func(b *testing.B) {
+		var cpu time.Duration
+		for range b.N {
+			b.StopTimer()
+			ts.srv.cache, ts.srv.headers = newParseCache(DefaultCacheBytes), newHeaderCache(DefaultHeaderCacheBytes)
+			start := cpuTime()
+			b.StartTimer()
+			if got := w.countResponses("UID SEARCH HEADER Subject 4242"); got != 1 {
+				b.Fatalf("%d responses", got)
+			}
+			cpu += cpuTime() - start
+		}
+		b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
+	})
+	b.Run("fetch-bodies", func(b *testing.B) {
+		defer reportCPU(b)()
+		for range b.N {
+			if got := w.countResponses("FETCH 1:* BODY.PEEK[]"); got != n {
 				b.Fatalf("%d responses", got)
 			}
 		}

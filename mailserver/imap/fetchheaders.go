@@ -61,20 +61,26 @@ func (s *session) fetchHeaders(ctx context.Context, w *imapserver.FetchWriter, m
 	return nil
 }
 
-// readHeaders fills a batch's envelopes (from the cache or parsed from the
-// header) and, when sections are written, its headers up to maxHeldHeader,
-// with one store call. It runs beside the session's goroutine: it touches only the batch,
-// the cache and the selected folder's immutable identity.
+// readHeaders fills a batch's envelopes (from parseCache or parsed from
+// the header) and, when sections are written, its headers up to
+// maxHeldHeader (from headerCache or the store), with one store call for
+// what the caches lack; the headers read go into headerCache. It runs
+// beside the session's goroutine: it touches only the batch, the caches
+// and the selected folder's immutable identity.
 func (s *session) readHeaders(ctx context.Context, hr store.HeaderReader, batch []fetched, plan *fetchPlan) (err error) {
 	defer s.recoverWorker(&err)
 	m := s.sel
 	var need []int // positions in batch
 	for i := range batch {
 		f := &batch[i]
+		key := cacheKey{uidValidity: m.uidValidity, uid: f.uid}
 		if plan.options.Envelope {
-			f.parsed = s.srv.cache.get(cacheKey{uidValidity: m.uidValidity, uid: f.uid})
+			f.parsed = s.srv.cache.get(key)
 		}
-		if plan.sections || plan.missing(f.parsed) {
+		if plan.sections {
+			f.header = s.srv.headers.get(key)
+		}
+		if (plan.sections && f.header == nil) || plan.missing(f.parsed) {
 			need = append(need, i)
 			f.vanished = true // until the store returns it
 		}
@@ -102,12 +108,17 @@ func (s *session) readHeaders(ctx context.Context, hr store.HeaderReader, batch 
 		}
 		f := &batch[need[k]]
 		f.vanished = false
+		key := cacheKey{uidValidity: m.uidValidity, uid: uid}
 		if plan.options.Envelope && f.parsed.envelope == nil {
 			f.parsed.envelope = parseEnvelope(header)
-			s.srv.cache.put(cacheKey{uidValidity: m.uidValidity, uid: uid}, parsed{envelope: f.parsed.envelope})
+			s.srv.cache.put(key, parsed{envelope: f.parsed.envelope})
 		}
+		cached := s.srv.headers.put(key, header)
 		if plan.sections && len(header) <= maxHeldHeader {
-			f.header = bytes.Clone(header)
+			f.header = cached
+			if f.header == nil {
+				f.header = bytes.Clone(header)
+			}
 			if f.header == nil {
 				f.header = []byte{}
 			}

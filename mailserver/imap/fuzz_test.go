@@ -3,6 +3,7 @@ package imap
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -128,7 +129,7 @@ func FuzzSearchCriteria(f *testing.F) {
 	f.Add([]byte(multipartMessage), []byte{5, 9, 7, 200, 3})
 	f.Add([]byte("Subject: x\r\n\r\n"), []byte{4, 4, 4, 8})
 	f.Fuzz(func(t *testing.T, body, program []byte) {
-		m := &mailbox{uids: []store.UID{3, 5, 9}}
+		m := &mailbox{uids: newUIDList([]store.UID{3, 5, 9})}
 		msg := &fetched{target: target{seq: 2, uid: 5}, meta: store.MessageMeta{
 			UID: 5, Size: int64(len(body)), Flags: store.Flags{System: store.FlagSeen, Keywords: []string{"$Work"}},
 			InternalDate: time.Date(2024, 5, 14, 23, 30, 0, 0, time.FixedZone("", -7*3600)),
@@ -203,12 +204,18 @@ func FuzzResolve(f *testing.F) {
 	f.Add([]byte{2, 5}, uint32(3), uint32(1), false)
 	f.Add([]byte{}, uint32(0), uint32(0), true)
 	f.Fuzz(func(t *testing.T, gaps []byte, start, stop uint32, uid bool) {
-		m := &mailbox{}
+		// Each byte is a gap and a run of UIDs long enough to cross the
+		// view's blocks.
+		var uids []store.UID
 		var u store.UID
 		for _, g := range gaps {
-			u += store.UID(g%7) + 1
-			m.uids = append(m.uids, u)
+			u += store.UID(g % 7)
+			for range int(g)*3 + 1 {
+				u++
+				uids = append(uids, u)
+			}
 		}
+		m := &mailbox{uids: newUIDList(slices.Clone(uids))}
 		var targets []target
 		if uid {
 			var set imap.UIDSet
@@ -220,8 +227,8 @@ func FuzzResolve(f *testing.F) {
 			targets = m.resolve(set)
 		}
 		for i, tg := range targets {
-			if tg.seq == 0 || int(tg.seq) > len(m.uids) || m.uids[tg.seq-1] != tg.uid {
-				t.Fatalf("target %+v does not match the view %v", tg, m.uids)
+			if tg.seq == 0 || int(tg.seq) > len(uids) || uids[tg.seq-1] != tg.uid {
+				t.Fatalf("target %+v does not match the view %v", tg, uids)
 			}
 			if i > 0 && tg.seq <= targets[i-1].seq {
 				t.Fatalf("targets not ascending: %+v", targets)
@@ -229,7 +236,7 @@ func FuzzResolve(f *testing.F) {
 		}
 		set := storeSet(targets)
 		n := 0
-		for _, u := range m.uids {
+		for _, u := range uids {
 			if set.Contains(u) {
 				n++
 			}

@@ -91,6 +91,12 @@ func (f *faultStore) Headers(ctx context.Context, ref store.FolderRef, uids stor
 	return f.Store.(store.HeaderReader).Headers(ctx, ref, uids, fn)
 }
 
+// FolderIndex passes the store's store.FolderIndexer through, as Headers
+// does.
+func (f *faultStore) FolderIndex(ctx context.Context, ref store.FolderRef) (store.FolderIndex, error) {
+	return f.Store.(store.FolderIndexer).FolderIndex(ctx, ref)
+}
+
 func (f *faultStore) setHeaders(hook func() error) {
 	f.mu.Lock()
 	f.headers = hook

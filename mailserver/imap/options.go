@@ -27,6 +27,9 @@ const (
 	// DefaultCacheBytes is the size of the parsed ENVELOPE/BODYSTRUCTURE
 	// cache shared by all sessions.
 	DefaultCacheBytes = 32 << 20
+	// DefaultHeaderCacheBytes is the size of the header section cache
+	// shared by all sessions.
+	DefaultHeaderCacheBytes = 16 << 20
 	// MaxSearchDepth bounds the nesting of NOT and OR in a SEARCH.
 	MaxSearchDepth = 64
 )
@@ -100,6 +103,11 @@ type Options struct {
 	// shared by all sessions; negative disables it. Defaults to
 	// DefaultCacheBytes.
 	CacheBytes int64
+	// HeaderCacheBytes sizes the cache of header sections (of at most
+	// 4 KiB each) that FETCH fills and SEARCH HEADER and header fetches
+	// read, shared by all sessions; negative disables it. Defaults to
+	// DefaultHeaderCacheBytes.
+	HeaderCacheBytes int64
 	// Observer receives hooks for metrics. Optional.
 	Observer Observer
 }
@@ -129,6 +137,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.CacheBytes == 0 {
 		o.CacheBytes = DefaultCacheBytes
+	}
+	if o.HeaderCacheBytes == 0 {
+		o.HeaderCacheBytes = DefaultHeaderCacheBytes
 	}
 	if o.Observer == nil {
 		o.Observer = NopObserver{}

@@ -1,7 +1,6 @@
 package imap
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -97,17 +96,26 @@ func (s *session) bodyLoader(ctx context.Context) func(uid store.UID) ([]byte, e
 }
 
 // searchHeaders sets matched for a search whose criteria need at most the
-// header: the messages that pass the listing's tests are read in batches
-// of fetchBatch, one store call per batch, by fetchReaders goroutines, and
-// each is matched inside the store's callback, so no header is held. A
-// message expunged meanwhile matches as one with an empty header, as with
-// bodyLoader.
+// header: the messages that pass the listing's tests are matched against
+// their cached header (headerCache, filled by FETCH) when there is one; the
+// others are read in batches of fetchBatch, one store call per batch, by
+// fetchReaders goroutines, and each is matched inside the store's
+// callback, so no header is held. Search does not fill the cache: copying
+// and caching 10,000 headers would make a search that reads them a third
+// dearer. A message expunged meanwhile matches as one with an empty
+// header, as with bodyLoader.
 func (s *session) searchHeaders(ctx context.Context, hr store.HeaderReader, msgs []fetched, crit *criteria, matched []bool) error {
 	var cands []int // positions in msgs
+	uidValidity := s.sel.uidValidity
 	for i := range msgs {
-		if crit.matchMeta(&msgs[i]) {
-			cands = append(cands, i)
+		if !crit.matchMeta(&msgs[i]) {
+			continue
 		}
+		if h := s.srv.headers.get(cacheKey{uidValidity: uidValidity, uid: msgs[i].uid}); h != nil {
+			matched[i] = crit.match(&candidate{msg: &msgs[i], loaded: true, text: newMessageText(h)})
+			continue
+		}
+		cands = append(cands, i)
 	}
 	batches := (len(cands) + fetchBatch - 1) / fetchBatch
 	ctx, cancel := context.WithCancel(ctx)
@@ -250,44 +258,14 @@ type candidate struct {
 
 	loaded bool
 	text   *messageText
-
-	scanned bool   // hdr, ascii and encoded are set
-	hdr     []byte // the header section
-	ascii   bool   // hdr is all ASCII
-	encoded bool   // hdr holds RFC 2047 words
-	lower   []byte // hdr lower-cased, once needed
 }
 
 // headerContains is messageText.headerContains with a quick rejection
-// first, as most messages lack most needles. A needle without spaces
-// found in a field's value (lines trimmed and joined with spaces, see
-// textproto.ReadHeader) lies on one line of the raw header section, and
-// lower-casing maps each rune alike there (the lines are cut at ASCII
-// bytes); without "=?" in the section no field decodes to other text. So
-// such a needle missing from the lower-cased section is in no field.
+// first (mayHold), as most messages lack most needles.
 func (c *candidate) headerContains(key, value string) bool {
 	t := c.content()
-	if value != "" && !strings.ContainsRune(value, ' ') {
-		if !c.scanned {
-			c.scanned = true
-			c.hdr = t.body[:store.HeaderLen(t.body)]
-			c.encoded = bytes.Contains(c.hdr, []byte("=?"))
-			c.ascii = isASCII(c.hdr)
-		}
-		switch {
-		case c.encoded:
-		case c.ascii && isASCII([]byte(value)):
-			if !containsFoldASCII(c.hdr, value) {
-				return false
-			}
-		default:
-			if c.lower == nil {
-				c.lower = bytes.ToLower(c.hdr)
-			}
-			if !bytes.Contains(c.lower, []byte(value)) {
-				return false
-			}
-		}
+	if value != "" && !strings.ContainsRune(value, ' ') && !mayHold(t.body[:store.HeaderLen(t.body)], key, value) {
+		return false
 	}
 	return t.headerContains(key, value)
 }
@@ -343,42 +321,6 @@ func (cr *criteria) match(c *candidate) bool {
 		}
 	}
 	return true
-}
-
-func isASCII(b []byte) bool {
-	for _, c := range b {
-		if c >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
-// containsFoldASCII reports whether ASCII s, lower-cased, contains lower,
-// an ASCII string already lower-cased, without copying s.
-func containsFoldASCII(s []byte, lower string) bool {
-	n := len(lower)
-	first, firstUp := lower[0], lower[0]
-	if 'a' <= first && first <= 'z' {
-		firstUp -= 'a' - 'A'
-	}
-next:
-	for i := 0; i+n <= len(s); i++ {
-		if s[i] != first && s[i] != firstUp {
-			continue
-		}
-		for j := 1; j < n; j++ {
-			c := s[i+j]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			if c != lower[j] {
-				continue next
-			}
-		}
-		return true
-	}
-	return false
 }
 
 // matchMeta evaluates the criteria of this level that need only the

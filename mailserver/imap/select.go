@@ -3,7 +3,7 @@ package imap
 import (
 	"errors"
 	"slices"
-	"strings"
+	"sort"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -31,7 +31,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (_ *imap.Sele
 	if err != nil {
 		return nil, err
 	}
-	list, err := s.srv.opts.Store.ListMessages(ctx, ref, store.ListOptions{UIDs: store.AllUIDs()})
+	snap, err := s.srv.snapshots.load(ctx, s.srv.opts.Store, ref)
 	if err != nil {
 		sub.Close()
 		return nil, err
@@ -44,31 +44,21 @@ func (s *session) Select(name string, options *imap.SelectOptions) (_ *imap.Sele
 	m := &mailbox{
 		ref:         ref,
 		readOnly:    options.ReadOnly,
-		uidValidity: list.Status.UIDValidity,
-		uids:        make([]store.UID, len(list.Messages)),
-		modSeq:      list.Status.HighestModSeq,
+		uidValidity: snap.status.UIDValidity,
+		uids:        snap.uids,
+		modSeq:      snap.status.HighestModSeq,
 		sub:         sub,
 	}
 	data := &imap.SelectData{
-		NumMessages: num32(len(list.Messages)),
-		UIDNext:     imap.UID(list.Status.UIDNext),
-		UIDValidity: list.Status.UIDValidity,
+		NumMessages: num32(m.count()),
+		UIDNext:     imap.UID(snap.status.UIDNext),
+		UIDValidity: snap.status.UIDValidity,
 	}
-	var keywords []string
-	for i, msg := range list.Messages {
-		m.uids[i] = msg.UID
-		if data.FirstUnseenSeqNum == 0 && !msg.Flags.Has(store.FlagSeen) {
-			data.FirstUnseenSeqNum = num32(i + 1)
-		}
-		for _, k := range msg.Flags.Keywords {
-			if !slices.ContainsFunc(keywords, func(e string) bool { return strings.EqualFold(e, k) }) {
-				keywords = append(keywords, k)
-			}
-		}
+	if i, ok := m.index(snap.firstUnseen); ok {
+		data.FirstUnseenSeqNum = num32(i + 1)
 	}
-	slices.Sort(keywords)
 	data.Flags = slices.Clone(systemFlags)
-	for _, k := range keywords {
+	for _, k := range snap.keywords {
 		data.Flags = append(data.Flags, imap.Flag(k))
 	}
 	data.PermanentFlags = append(slices.Clone(data.Flags), imap.FlagWildcard)
@@ -154,7 +144,7 @@ func (s *session) sync(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	case !m.resync:
 		m.pending = append(m.pending, events...)
 	}
-	a := &announcer{w: w, m: m, known: len(m.uids)}
+	a := &announcer{w: w, m: m, known: m.count()}
 	for !m.resync && len(m.pending) > 0 {
 		applied, err := s.apply(a, m.pending[0], allowExpunge)
 		if err != nil {
@@ -190,10 +180,10 @@ type announcer struct {
 }
 
 func (a *announcer) flush() error {
-	if len(a.m.uids) <= a.known {
+	if a.m.count() <= a.known {
 		return nil
 	}
-	a.known = len(a.m.uids)
+	a.known = a.m.count()
 	return a.w.WriteNumMessages(num32(a.known))
 }
 
@@ -202,7 +192,7 @@ func (a *announcer) expunge(uids []store.UID) error {
 		return err
 	}
 	err := a.m.remove(uids, a.w.WriteExpunge)
-	a.known = len(a.m.uids)
+	a.known = a.m.count()
 	return err
 }
 
@@ -218,11 +208,9 @@ func (s *session) apply(a *announcer, ev store.Event, allowExpunge bool) (bool, 
 	}
 	switch ev.Kind {
 	case store.EventMessagesAdded:
-		for _, u := range ev.UIDs {
-			if u > m.maxUID() {
-				m.uids = append(m.uids, u)
-			}
-		}
+		last := m.maxUID()
+		i := sort.Search(len(ev.UIDs), func(i int) bool { return ev.UIDs[i] > last })
+		m.add(ev.UIDs[i:])
 	case store.EventFlagsChanged:
 		if m.takeOwn(ev.ModSeq) {
 			break
@@ -256,11 +244,11 @@ func (s *session) apply(a *announcer, ev store.Event, allowExpunge bool) (bool, 
 		if ev.Kind == store.EventFolderDeleted && (ev.Folder != m.ref.Folder || ev.UIDValidity != m.uidValidity) {
 			return true, nil
 		}
-		if len(m.uids) > 0 && !allowExpunge {
+		if m.count() > 0 && !allowExpunge {
 			return false, nil
 		}
 		m.gone = true
-		return true, a.expunge(slices.Clone(m.uids))
+		return true, a.expunge(slices.Collect(m.uids.values()))
 	default:
 		return true, nil
 	}
@@ -302,7 +290,7 @@ func (s *session) resync(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	}
 	var expunged []store.UID
 	j := 0
-	for _, u := range m.uids {
+	for _, u := range m.uids.all() {
 		for j < len(list.Messages) && list.Messages[j].UID < u {
 			j++
 		}
@@ -321,10 +309,11 @@ func (s *session) resync(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	}
 	m.resync, m.own, m.gone = false, nil, gone
 	last := m.maxUID()
-	before := len(m.uids)
+	before := m.count()
+	var added []store.UID
 	for _, msg := range list.Messages {
 		if msg.UID > last {
-			m.uids = append(m.uids, msg.UID)
+			added = append(added, msg.UID)
 			continue
 		}
 		if msg.ModSeq > m.modSeq {
@@ -335,9 +324,10 @@ func (s *session) resync(w *imapserver.UpdateWriter, allowExpunge bool) error {
 			}
 		}
 	}
+	m.add(added)
 	m.modSeq = max(m.modSeq, list.Status.HighestModSeq)
-	if len(m.uids) != before {
-		return w.WriteNumMessages(num32(len(m.uids)))
+	if m.count() != before {
+		return w.WriteNumMessages(num32(m.count()))
 	}
 	return nil
 }

@@ -51,11 +51,14 @@ func capabilities() imap.CapSet {
 // Server is an IMAP4rev2/IMAP4rev1 server on the mail store. Create it
 // with New; it may serve several listeners at once.
 type Server struct {
-	opts  Options
-	log   *slog.Logger
-	obs   Observer
-	lib   *imapserver.Server
-	cache *parseCache
+	opts    Options
+	log     *slog.Logger
+	obs     Observer
+	lib     *imapserver.Server
+	cache   *parseCache
+	headers *headerCache
+	// snapshots shares the selected folders' UID lists between sessions.
+	snapshots *snapshots
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -85,6 +88,8 @@ func New(opts Options) (*Server, error) {
 		log:       opts.Logger.With("proto", "imap"),
 		obs:       opts.Observer,
 		cache:     newParseCache(opts.CacheBytes),
+		headers:   newHeaderCache(opts.HeaderCacheBytes),
+		snapshots: newSnapshots(),
 		ctx:       ctx,
 		cancel:    cancel,
 		listeners: make(map[net.Listener]struct{}),

@@ -3,7 +3,6 @@ package imap
 import (
 	"math"
 	"slices"
-	"sort"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -11,15 +10,16 @@ import (
 )
 
 // mailbox is a session's view of its selected folder: the UIDs the client
-// has been told about, in order, so message sequence number n is uids[n-1]
-// (RFC 9051 §2.3.1.2). The view changes only when the client is told:
-// new messages by EXISTS, removed ones by EXPUNGE, so sequence numbers
-// always mean what the client thinks they mean.
+// has been told about, in order, so message sequence number n is
+// uids.at(n-1) (RFC 9051 §2.3.1.2). The view changes only when the client
+// is told: new messages by EXISTS, removed ones by EXPUNGE, so sequence
+// numbers always mean what the client thinks they mean. uids is immutable
+// and shared with other sessions (uidList): a change replaces it.
 type mailbox struct {
 	ref         store.FolderRef
 	readOnly    bool
 	uidValidity uint32
-	uids        []store.UID
+	uids        *uidList
 	// modSeq is the folder's mod-sequence the view reflects: every change
 	// with a mod-sequence at most this is already in the view.
 	modSeq store.ModSeq
@@ -46,27 +46,24 @@ type target struct {
 
 // index returns the position of uid in the view.
 func (m *mailbox) index(uid store.UID) (int, bool) {
-	i, ok := slices.BinarySearch(m.uids, uid)
-	return i, ok
+	return m.uids.index(uid)
 }
 
+// count is the number of messages in the view.
+func (m *mailbox) count() int { return m.uids.len() }
+
 // maxUID is the largest UID in the view, 0 when it is empty.
-func (m *mailbox) maxUID() store.UID {
-	if len(m.uids) == 0 {
-		return 0
-	}
-	return m.uids[len(m.uids)-1]
-}
+func (m *mailbox) maxUID() store.UID { return m.uids.max() }
 
 // resolve turns a sequence set, UID set or "$" into the addressed messages
 // of the view, in ascending order. "*" is the last message (or largest UID)
 // of the view; numbers outside the view address nothing, as RFC 9051 §9
 // seq-range allows "n:*" with n beyond the last message to mean "*".
 func (m *mailbox) resolve(numSet imap.NumSet) []target {
-	var ranges [][2]int // half-open index ranges into m.uids
+	var ranges [][2]int // half-open index ranges into the view
 	switch set := numSet.(type) {
 	case imap.SeqSet:
-		n := num32(len(m.uids))
+		n := num32(m.count())
 		if n == 0 {
 			return nil
 		}
@@ -90,8 +87,11 @@ func (m *mailbox) resolve(numSet imap.NumSet) []target {
 			if lo > hi {
 				lo, hi = hi, lo
 			}
-			a := sort.Search(len(m.uids), func(i int) bool { return uint32(m.uids[i]) >= lo })
-			b := sort.Search(len(m.uids), func(i int) bool { return uint32(m.uids[i]) > hi })
+			a, _ := m.uids.index(store.UID(lo))
+			b, found := m.uids.index(store.UID(hi))
+			if found {
+				b++
+			}
 			ranges = append(ranges, [2]int{a, b})
 		}
 	}
@@ -111,9 +111,7 @@ func (m *mailbox) targetsOfRanges(ranges [][2]int) []target {
 	var out []target
 	next := 0 // first index not yet emitted
 	for _, r := range ranges {
-		for i := max(r[0], next); i < r[1]; i++ {
-			out = append(out, target{seq: num32(i + 1), uid: m.uids[i]})
-		}
+		out = m.uids.appendTargets(out, max(r[0], next), r[1])
 		next = max(next, r[1])
 	}
 	return out
@@ -146,38 +144,33 @@ func storeSet(targets []target) store.UIDSet {
 
 // allTargets addresses the whole view.
 func (m *mailbox) allTargets() []target {
-	return m.targetsOfRanges([][2]int{{0, len(m.uids)}})
+	return m.uids.appendTargets(make([]target, 0, m.count()), 0, m.count())
+}
+
+// add appends new messages (ascending, above every UID of the view).
+func (m *mailbox) add(uids []store.UID) {
+	m.uids = m.uids.with(uids)
 }
 
 // remove takes the expunged UIDs (ascending) out of the view and calls
 // write with the sequence number each had at its turn, in the order the
-// client must apply them (RFC 9051 §7.5.1). It runs in one pass.
+// client must apply them (RFC 9051 §7.5.1). It runs in one pass; after a
+// failed write it stops writing but still removes every UID.
 func (m *mailbox) remove(expunged []store.UID, write func(seq uint32) error) error {
-	var firstErr error
-	removed := 0
-	j := 0
-	kept := m.uids[:0]
-	for i, u := range m.uids {
-		for j < len(expunged) && expunged[j] < u {
-			j++
+	var failed error
+	before := m.count()
+	m.uids = m.uids.without(expunged, func(seq uint32) {
+		if failed == nil {
+			failed = write(seq)
 		}
-		if j < len(expunged) && expunged[j] == u {
-			if firstErr == nil {
-				firstErr = write(num32(i + 1 - removed))
-			}
-			removed++
-			continue
-		}
-		kept = append(kept, u)
-	}
-	m.uids = kept
-	if removed > 0 {
+	})
+	if m.count() < before {
 		m.searchRes = slices.DeleteFunc(m.searchRes, func(u store.UID) bool {
 			_, found := slices.BinarySearch(expunged, u)
 			return found
 		})
 	}
-	return firstErr
+	return failed
 }
 
 // markOwn remembers a flag change this session reported itself.

@@ -37,14 +37,16 @@ func headerTestMessages() []string {
 }
 
 // TestFetchFromHeadersMatchesFetchFromBodies runs the same FETCH commands on
-// a server whose store reads headers in bulk and on one that reads whole
-// bodies, on the same messages with UID gaps: the responses must be
-// identical, byte for byte.
+// a server whose store reads headers in bulk and caches them (the header
+// sections after the first FETCH come from the cache), on one that reads
+// them in bulk every time, and on one that reads whole bodies, on the same
+// messages with UID gaps: the responses must be identical, byte for byte.
 func TestFetchFromHeadersMatchesFetchFromBodies(t *testing.T) {
 	bulk := newTestServer(t)
+	uncached := newTestServer(t, func(o *Options) { o.CacheBytes, o.HeaderCacheBytes = -1, -1 })
 	single := newTestServer(t, func(o *Options) { o.Store = bodyOnlyStore{o.Store} })
 	var wires []*wire
-	for _, ts := range []*testServer{bulk, single} {
+	for _, ts := range []*testServer{bulk, uncached, single} {
 		var uids []store.UID
 		for _, m := range headerTestMessages() {
 			uids = append(uids, ts.deliver(t, "alice@example.com", "", m))
@@ -75,12 +77,12 @@ func TestFetchFromHeadersMatchesFetchFromBodies(t *testing.T) {
 	}
 	for _, tc := range commands {
 		c := tc.command
-		bulkLines, singleLines := wires[0].ok(c), wires[1].ok(c)
+		bulkLines, uncachedLines, singleLines := wires[0].ok(c), wires[1].ok(c), wires[2].ok(c)
 		if len(bulkLines) != tc.responses {
 			t.Errorf("%s: %d responses, want %d", c, len(bulkLines), tc.responses)
 		}
-		if !slices.Equal(bulkLines, singleLines) {
-			t.Errorf("%s differs:\nbulk:   %.300q\nsingle: %.300q", c, bulkLines, singleLines)
+		if !slices.Equal(bulkLines, singleLines) || !slices.Equal(uncachedLines, singleLines) {
+			t.Errorf("%s differs:\ncached:   %.300q\nuncached: %.300q\nsingle:   %.300q", c, bulkLines, uncachedLines, singleLines)
 		}
 	}
 	if !has(wires[0].ok("FETCH 2 ENVELOPE"), `"after 20 KiB of trace" (("Late" NIL "late" "example.org"))`) {

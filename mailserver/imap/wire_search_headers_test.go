@@ -25,12 +25,14 @@ func searchTestMessages() []string {
 }
 
 // TestSearchFromHeadersMatchesSearchFromBodies runs the same SEARCH
-// commands on a server whose store reads headers in bulk and on one that
-// reads whole bodies, on the same messages with UID gaps, flags and more
-// than one batch of candidates: the responses must be identical, byte for
-// byte.
+// commands on a server that has the headers cached (by an ENVELOPE fetch,
+// all but the one over 4 KiB), on one that reads them from the store in
+// bulk every time (no cache), and on one that reads whole bodies, on the
+// same messages with UID gaps, flags and more than one batch of
+// candidates: the responses must be identical, byte for byte.
 func TestSearchFromHeadersMatchesSearchFromBodies(t *testing.T) {
 	bulk := newTestServer(t)
+	uncached := newTestServer(t, func(o *Options) { o.CacheBytes, o.HeaderCacheBytes = -1, -1 })
 	single := newTestServer(t, func(o *Options) { o.Store = bodyOnlyStore{o.Store} })
 	messages := searchTestMessages()
 	for i := range 2*fetchBatch + 20 { // three batches
@@ -38,7 +40,7 @@ func TestSearchFromHeadersMatchesSearchFromBodies(t *testing.T) {
 	}
 	ctx := context.Background()
 	var wires []*wire
-	for _, ts := range []*testServer{bulk, single} {
+	for _, ts := range []*testServer{bulk, uncached, single} {
 		if _, err := ts.store.EnsureAccount(ctx, "alice@example.com"); err != nil {
 			t.Fatal(err)
 		}
@@ -68,6 +70,11 @@ func TestSearchFromHeadersMatchesSearchFromBodies(t *testing.T) {
 		w.ok(`STORE 3,9,40:60,400 -FLAGS (\Seen)`)
 		w.ok(`STORE 2,10:12 +FLAGS (\Flagged $Work)`)
 		wires = append(wires, w)
+	}
+	for _, w := range wires { // on all three, so the tags stay alike
+		if lines := w.ok("FETCH 1:* (ENVELOPE)"); len(lines) != len(messages)-3 {
+			t.Fatalf("FETCH ENVELOPE: %d responses", len(lines))
+		}
 	}
 	// In order: the saved result is searched after it is saved.
 	commands := []struct {
@@ -113,9 +120,9 @@ func TestSearchFromHeadersMatchesSearchFromBodies(t *testing.T) {
 	}
 	for _, tc := range commands {
 		t.Run(tc.name, func(t *testing.T) {
-			bulkLines, singleLines := wires[0].ok(tc.command), wires[1].ok(tc.command)
-			if !slices.Equal(bulkLines, singleLines) {
-				t.Fatalf("%s differs:\nbulk:   %.300q\nsingle: %.300q", tc.command, bulkLines, singleLines)
+			bulkLines, uncachedLines, singleLines := wires[0].ok(tc.command), wires[1].ok(tc.command), wires[2].ok(tc.command)
+			if !slices.Equal(bulkLines, singleLines) || !slices.Equal(uncachedLines, singleLines) {
+				t.Fatalf("%s differs:\ncached:   %.300q\nuncached: %.300q\nsingle:   %.300q", tc.command, bulkLines, uncachedLines, singleLines)
 			}
 			if got := countSearchResults(bulkLines); got != tc.matches {
 				t.Errorf("%s: %d results, want %d: %.300q", tc.command, got, tc.matches, bulkLines)
@@ -214,6 +221,12 @@ func FuzzHeaderContains(f *testing.F) {
 	f.Add("X-Unit: \u212A\r\n\r\n", "X-Unit", "k")
 	f.Add("Subject: =?utf-8?q?caf=C3=A9?=\r\n\r\n", "Subject", "É")
 	f.Add("Subject: \xff\xfeA\r\n\r\n", "Subject", "\ufffd")
+	f.Add("Subject : Needle in\r\n\ta folded line\r\n\r\nbody", "subject", "folded")
+	f.Add("bad line\r\nSubject: after a malformed line\r\n\r\n", "Subject", "malformed")
+	f.Add(" leading continuation\r\nSubject: x\r\n\r\n", "Subject", "x")
+	f.Add("Subject\r\n : on the next line\r\n\r\n", "Subject", "next")
+	f.Add("From: a\rb\r\nSubject: bare\rCR\r\n\r\n", "Subject", "bare")
+	f.Add("X-Subject: needle\r\nSubject: other\r\n\r\n", "Subject", "needle")
 	f.Fuzz(func(t *testing.T, message, key, value string) {
 		value = strings.ToLower(value)
 		want := newMessageText([]byte(message)).headerContains(key, value)

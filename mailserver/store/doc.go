@@ -56,7 +56,10 @@
 // A backend may implement more than [Store]; adapters discover it by type
 // assertion and fall back to the core interfaces otherwise.
 // [HeaderReader] reads the header sections of many messages in one call
-// (IMAP ENVELOPE and BODY[HEADER...] without reading each body).
+// (IMAP ENVELOPE and BODY[HEADER...] without reading each body);
+// [FolderIndexer] reads what opening a folder needs of every message (its
+// UID, whether it is seen, its keywords) without building the full
+// metadata, and [ReadFolderIndex] falls back to ListMessages without it.
 //
 // # Change notifications
 //

@@ -91,3 +91,26 @@ func BenchmarkListMessages(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFolderIndex reads what SELECT needs of a 10,000-message folder.
+func BenchmarkFolderIndex(b *testing.B) {
+	s := openTest(b, Options{})
+	defer s.Close()
+	ctx := context.Background()
+	const account = "bench@example.org"
+	if _, err := s.EnsureAccount(ctx, account); err != nil {
+		b.Fatal(err)
+	}
+	deliverN(b, s, account, 10000, 32, []byte("Subject: x\r\n\r\nbody\r\n"))
+	f := store.FolderRef{Account: account, Folder: store.Inbox}
+	defer reportCPU(b)()
+	for b.Loop() {
+		idx, err := s.FolderIndex(ctx, f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(idx.UIDs) != 10000 || idx.FirstUnseen != 1 {
+			b.Fatalf("index of %d messages, first unseen %d", len(idx.UIDs), idx.FirstUnseen)
+		}
+	}
+}

@@ -134,10 +134,13 @@ func (tx *wtx) addMessage(f *folderRow, m newMessage, modSeq store.ModSeq) (stor
 	if uid == 0 || uid == store.MaxUID {
 		return 0, fmt.Errorf("adding message to %s: folder has run out of UIDs", f.ref)
 	}
-	meta := store.MessageMeta{UID: uid, ModSeq: modSeq, Flags: m.flags, Size: m.size, InternalDate: m.date}
+	meta := encodeMeta(store.MessageMeta{UID: uid, ModSeq: modSeq, Flags: m.flags, Size: m.size, InternalDate: m.date})
 	_, err := tx.w.insertMessage.ExecContext(tx.ctx, f.id, uid, modSeq,
-		m.flags.System, m.size, encodeMeta(meta), m.bodyID)
+		m.flags.System, m.size, meta, m.bodyID)
 	if err != nil {
+		return 0, fmt.Errorf("adding message to %s: %w", f.ref, err)
+	}
+	if err := tx.listPut(f.id, uid, entryHead(m.flags), meta); err != nil {
 		return 0, fmt.Errorf("adding message to %s: %w", f.ref, err)
 	}
 	f.uidNext = uid + 1

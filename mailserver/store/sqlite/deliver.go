@@ -141,18 +141,27 @@ func (s *Store) Append(ctx context.Context, r store.AppendRequest) (store.Append
 }
 
 // insertBody stores a body with no references yet; the message insert
-// trigger counts them.
+// trigger counts them. The header section goes into the headers table and
+// the rest into bodies (see headers.go).
 func (tx *wtx) insertBody(body []byte) (int64, error) {
-	if body == nil {
-		body = []byte{}
+	n := store.HeaderLen(body)
+	header, text := body[:n:n], body[n:]
+	if header == nil {
+		header = []byte{}
 	}
-	res, err := tx.w.insertBody.ExecContext(tx.ctx, body)
+	if text == nil {
+		text = []byte{}
+	}
+	res, err := tx.w.insertBody.ExecContext(tx.ctx, text)
 	if err != nil {
 		return 0, fmt.Errorf("inserting body: %w", err)
 	}
 	id, err := res.LastInsertId()
 	if err != nil {
 		return 0, fmt.Errorf("inserting body: %w", err)
+	}
+	if _, err := tx.w.insertHeader.ExecContext(tx.ctx, id, header); err != nil {
+		return 0, fmt.Errorf("inserting header: %w", err)
 	}
 	return id, nil
 }

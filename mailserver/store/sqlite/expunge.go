@@ -54,6 +54,9 @@ func (tx *wtx) expunge(row *folderRow, uids []store.UID) (store.ModSeq, error) {
 		if _, err := tx.w.deleteMessage.ExecContext(tx.ctx, row.id, uid); err != nil {
 			return 0, fmt.Errorf("deleting UID %d: %w", uid, err)
 		}
+		if err := tx.listRemove(row.id, uid); err != nil {
+			return 0, fmt.Errorf("deleting UID %d: %w", uid, err)
+		}
 		if _, err := tx.w.tombstone.ExecContext(tx.ctx, row.id, uid, modSeq); err != nil {
 			return 0, fmt.Errorf("recording tombstone of UID %d: %w", uid, err)
 		}

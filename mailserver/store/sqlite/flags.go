@@ -61,7 +61,11 @@ func (s *Store) UpdateFlags(ctx context.Context, u store.FlagUpdate) (store.Flag
 			m := c.meta
 			m.ModSeq = modSeq
 			res.Messages[c.i].ModSeq = modSeq
-			_, err := tx.w.updateFlags.ExecContext(tx.ctx, m.Flags.System, modSeq, encodeMeta(m), row.id, m.UID)
+			meta := encodeMeta(m)
+			_, err := tx.w.updateFlags.ExecContext(tx.ctx, m.Flags.System, modSeq, meta, row.id, m.UID)
+			if err == nil {
+				err = tx.listPut(row.id, m.UID, entryHead(m.Flags), meta)
+			}
 			if err != nil {
 				return fmt.Errorf("updating flags of UID %d: %w", m.UID, err)
 			}

@@ -59,7 +59,8 @@ func (s *Store) DeleteFolder(ctx context.Context, f store.FolderRef) error {
 			return store.ErrFolderHasChildren
 		}
 		// Messages first, so the delete trigger still finds the folder and
-		// the account to release usage; tombstones go by cascade.
+		// the account to release usage; tombstones and the listing go by
+		// cascade.
 		if _, err := tx.exec(`DELETE FROM messages WHERE folder_id = ?`, row.id); err != nil {
 			return fmt.Errorf("deleting messages: %w", err)
 		}
@@ -175,6 +176,7 @@ func (tx *wtx) renameInbox(inbox *folderRow, dst store.FolderRef) error {
 		{"recording tombstones", `INSERT OR REPLACE INTO expunged (folder_id, uid, modseq)
 			SELECT folder_id, uid, ? FROM messages WHERE folder_id = ?`, []any{modSeq, inbox.id}},
 		{"moving messages", `UPDATE messages SET folder_id = ? WHERE folder_id = ?`, []any{moved.id, inbox.id}},
+		{"moving the listing", `UPDATE listing SET folder_id = ? WHERE folder_id = ?`, []any{moved.id, inbox.id}},
 		{"moving counters", `UPDATE folders SET (messages, unseen, size, uidnext, highestmodseq) =
 			(SELECT messages, unseen, size, uidnext, highestmodseq FROM folders WHERE id = ?) WHERE id = ?`,
 			[]any{inbox.id, moved.id}},

@@ -9,8 +9,17 @@ import (
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
-// Headers asks SQLite for a prefix of each body rather than the body: only
-// those bytes are copied out of SQLite and into Go. The prefix starts at
+// A body is stored split since schema version 3: its header section in the
+// headers table, the rest in bodies.data. Headers then reads only the
+// headers table, a row of a few hundred bytes to a few KiB per message,
+// several to a page, instead of the pages of whole bodies (SQLite loads a
+// column whole): for 10 KiB messages, a HEADER search or an ENVELOPE fetch
+// over a folder reads a tenth of the bytes, and BenchmarkHeaders went from
+// 100 ms to 15–20 ms of CPU for 10,000 messages.
+//
+// For a body stored whole before version 3, Headers asks SQLite for a
+// prefix of the body rather than the body: only those bytes are copied out
+// of SQLite and into Go. The prefix starts at
 // headerPrefixMin, enough for a plain header; a message whose empty line is
 // not within it is read again with headerPrefixMax (or whole, beyond that),
 // and the prefix for the rest of the call grows to hold such a header with
@@ -27,8 +36,8 @@ const (
 var _ store.HeaderReader = (*Store)(nil)
 
 // Headers implements store.HeaderReader: one read transaction and one
-// query for the range, plus two queries for each message whose header is
-// longer than the prefix in use.
+// query for the range, plus, for bodies stored whole, two queries for each
+// message whose header is longer than the prefix in use.
 func (s *Store) Headers(ctx context.Context, f store.FolderRef, uids store.UIDSet, fn func(store.UID, []byte) error) error {
 	f = ref(f.Account, f.Folder)
 	cb := &headerCallback{fn: fn}
@@ -117,12 +126,19 @@ func (s *Store) headerRange(ctx context.Context, tx *sql.Tx, folderID int64, lo,
 	defer rows.Close()
 	single := len(uids) == 1
 	var uid store.UID
-	var prefix sql.RawBytes
+	var split bool
+	var header, prefix sql.RawBytes
 	for rows.Next() {
-		if err := rows.Scan(&uid, &prefix); err != nil {
+		if err := rows.Scan(&uid, &split, &header, &prefix); err != nil {
 			return 0, err
 		}
 		if !single && !uids.Contains(uid) {
+			continue
+		}
+		if split {
+			if err := cb.call(uid, header); err != nil {
+				return 0, err
+			}
 			continue
 		}
 		n, found := store.FindHeaderEnd(prefix)
@@ -136,12 +152,14 @@ func (s *Store) headerRange(ctx context.Context, tx *sql.Tx, folderID int64, lo,
 	return 0, rows.Err()
 }
 
-// longHeader reads the header of one message in tx: from its first
-// headerPrefixMax bytes, or from the whole body when they hold no empty
-// line. nil means the message is gone.
+// longHeader reads the header of one message stored whole in tx: from its
+// first headerPrefixMax bytes, or from the whole body when they hold no
+// empty line. nil means the message is gone.
 func (s *Store) longHeader(ctx context.Context, tx *sql.Tx, folderID int64, uid store.UID) ([]byte, error) {
 	var header []byte // Scan copies it out of the driver's row
-	err := in(ctx, tx, s.r.headers).QueryRowContext(ctx, headerPrefixMax, folderID, uid, uid).Scan(&uid, &header)
+	var split bool    // false: tx saw it stored whole, and bodies never change
+	var none []byte
+	err := in(ctx, tx, s.r.headers).QueryRowContext(ctx, headerPrefixMax, folderID, uid, uid).Scan(&uid, &split, &none, &header)
 	if n, found := store.FindHeaderEnd(header); err == nil && !found && n >= headerPrefixMax {
 		err = in(ctx, tx, s.r.fullBody).QueryRowContext(ctx, folderID, uid).Scan(&header)
 	}

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"database/sql"
 	"path/filepath"
 	"testing"
@@ -9,7 +10,8 @@ import (
 // checkInvariants opens the database in dir on its own (the store may be
 // closed) and checks what the triggers and the writer must keep true: the
 // counters in rows equal what they count, body reference counts are exact,
-// every meta BLOB agrees with its row, and SQLite finds no corruption.
+// every meta BLOB agrees with its row, the listing holds exactly the
+// messages' meta, and SQLite finds no corruption.
 func checkInvariants(t testing.TB, dir string) {
 	t.Helper()
 	db, err := sql.Open("sqlite", filepath.Join(dir, FileName)+"?_pragma=busy_timeout(10000)")
@@ -61,6 +63,7 @@ func checkInvariants(t testing.TB, dir string) {
 		}
 	}
 	checkMeta(t, db)
+	checkListing(t, db)
 	var ok string
 	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
 		t.Errorf("integrity_check: %q, %v", ok, err)
@@ -92,6 +95,70 @@ func checkMeta(t testing.TB, db *sql.DB) {
 		m, err := decodeMeta(meta, zones)
 		if err != nil || int64(m.UID) != uid || int64(m.ModSeq) != modSeq || int64(m.Flags.System) != flags || m.Size != size {
 			t.Errorf("meta %+v (%v) disagrees with row uid=%d modseq=%d flags=%d size=%d", m, err, uid, modSeq, flags, size)
+		}
+	}
+}
+
+// checkListing compares the listing (listing.go) with the messages table:
+// the same meta bytes for the same UIDs, each in its chunk, in order, and
+// no empty chunk.
+func checkListing(t testing.TB, db *sql.DB) {
+	t.Helper()
+	type entry struct {
+		folder, uid int64
+		meta        []byte
+	}
+	var want []entry
+	rows, err := db.Query(`SELECT folder_id, uid, meta FROM messages ORDER BY folder_id, uid`)
+	if err != nil {
+		t.Fatalf("reading messages: %v", err)
+	}
+	for rows.Next() {
+		var e entry
+		if err := rows.Scan(&e.folder, &e.uid, &e.meta); err != nil {
+			t.Fatalf("reading messages: %v", err)
+		}
+		want = append(want, e)
+	}
+	rows.Close()
+	var got []entry
+	rows, err = db.Query(`SELECT folder_id, chunk, data FROM listing ORDER BY folder_id, chunk`)
+	if err != nil {
+		t.Fatalf("reading the listing: %v", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var folder, chunk int64
+		var data []byte
+		if err := rows.Scan(&folder, &chunk, &data); err != nil {
+			t.Fatalf("reading the listing: %v", err)
+		}
+		if len(data) == 0 {
+			t.Errorf("listing chunk %d of folder %d is empty", chunk, folder)
+		}
+		for len(data) > 0 {
+			head, meta, rest, err := nextEntry(data)
+			if err != nil {
+				t.Fatalf("listing chunk %d of folder %d: %v", chunk, folder, err)
+			}
+			data = rest
+			uid, err := metaUID(meta)
+			if err != nil || chunkOf(uid) != chunk {
+				t.Errorf("listing chunk %d of folder %d holds UID %d (%v)", chunk, folder, uid, err)
+			}
+			if m, err := decodeMeta(meta, zoneCache{}); err != nil || head != entryHead(m.Flags) {
+				t.Errorf("listing entry of UID %d has head %#x for flags %v (%v)", uid, head, m.Flags, err)
+			}
+			got = append(got, entry{folder, int64(uid), meta})
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("invariant broken: the listing holds %d messages, the messages table %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i].folder != want[i].folder || got[i].uid != want[i].uid || !bytes.Equal(got[i].meta, want[i].meta) {
+			t.Fatalf("invariant broken: listing entry %d is folder %d UID %d meta %x, message is folder %d UID %d meta %x",
+				i, got[i].folder, got[i].uid, got[i].meta, want[i].folder, want[i].uid, want[i].meta)
 		}
 	}
 }

@@ -107,65 +107,12 @@ func (s *Store) listFolders(ctx context.Context, account string) ([]store.Folder
 	return out, nil
 }
 
-// ListMessages implements store.MessageStore. Status and listing come from
-// one read transaction, so they agree.
-func (s *Store) ListMessages(ctx context.Context, f store.FolderRef, opts store.ListOptions) (store.MessageList, error) {
-	f = ref(f.Account, f.Folder)
-	list, err := s.listMessages(ctx, f, opts)
-	if err != nil {
-		return store.MessageList{}, fmt.Errorf("listing messages of %s: %w", f, err)
-	}
-	return list, nil
-}
-
-func (s *Store) listMessages(ctx context.Context, f store.FolderRef, opts store.ListOptions) (store.MessageList, error) {
-	var list store.MessageList
-	if err := s.readable(); err != nil {
-		return list, err
-	}
-	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return list, err
-	}
-	defer tx.Rollback() //nolint:errcheck // read-only
-	id, st, err := s.r.readStatus(ctx, tx, f)
-	if err != nil {
-		return list, err
-	}
-	list.Status = st
-	lo, hi, ok := opts.UIDs.Bounds()
-	if !ok || st.Messages == 0 {
-		return list, nil
-	}
-	rows, err := in(ctx, tx, s.r.list).QueryContext(ctx, id, lo, min(hi, st.UIDNext), opts.ChangedSince)
-	if err != nil {
-		return list, err
-	}
-	defer rows.Close()
-	list.Messages = make([]store.MessageMeta, 0, min(int(st.Messages), int(hi-lo)+1))
-	zones := zoneCache{}
-	single := len(opts.UIDs) == 1
-	var raw sql.RawBytes
-	for rows.Next() {
-		if err := rows.Scan(&raw); err != nil {
-			return list, err
-		}
-		m, err := decodeMeta(raw, zones)
-		if err != nil {
-			return list, err
-		}
-		if single || opts.UIDs.Contains(m.UID) {
-			list.Messages = append(list.Messages, m)
-		}
-	}
-	return list, rows.Err()
-}
-
-// Body implements store.MessageStore with one prepared statement. The blob
-// is scanned as sql.RawBytes:
-// modernc.org/sqlite hands each row a freshly allocated slice, so the body
-// is copied once, out of SQLite, and then owned by the caller
-// (TestBodyIsOwnedByCaller guards this).
+// Body implements store.MessageStore with one prepared statement, which
+// joins the header section kept apart (headers.go) to the rest. The blobs
+// are scanned as sql.RawBytes: modernc.org/sqlite hands each row freshly
+// allocated slices, so a body stored whole is copied once, out of SQLite,
+// and then owned by the caller (TestBodyIsOwnedByCaller guards this); a
+// split one is copied once more, into one slice.
 func (s *Store) Body(ctx context.Context, f store.FolderRef, uid store.UID) ([]byte, error) {
 	f = ref(f.Account, f.Folder)
 	body, err := s.body(ctx, f, uid)
@@ -193,11 +140,15 @@ func (s *Store) body(ctx context.Context, f store.FolderRef, uid store.UID) ([]b
 		}
 		return nil, store.ErrMessageNotFound
 	}
-	var raw sql.RawBytes
-	if err := rows.Scan(&raw); err != nil {
+	var header, text sql.RawBytes
+	if err := rows.Scan(&header, &text); err != nil {
 		return nil, err
 	}
-	body := []byte(raw)
+	body := []byte(text)
+	if len(header) > 0 {
+		body = make([]byte, len(header)+len(text))
+		copy(body[copy(body, header):], text)
+	}
 	if body == nil {
 		body = []byte{}
 	}

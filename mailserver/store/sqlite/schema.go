@@ -7,10 +7,17 @@ import (
 	"fmt"
 )
 
+// migration is one schema version: SQL, then optionally Go code filling
+// what the SQL created from existing rows, in the same transaction.
+type migration struct {
+	sql      string
+	backfill func(ctx context.Context, conn *sql.Conn) error
+}
+
 // migrations are applied in order at Open; migrations[i] brings the schema
 // from version i to i+1. Append new migrations (for example the outbound
 // queue's tables); never edit one that has shipped.
-var migrations = []string{
+var migrations = []migration{
 	// Version 1: accounts, folders, messages, bodies, tombstones.
 	//
 	// Counters that must be O(1) to read (folder messages/unseen/size and
@@ -18,7 +25,7 @@ var migrations = []string{
 	// by triggers on messages, so no code path can forget them; bodies are
 	// reference-counted by the same triggers, so a body shared by N
 	// recipients is written once and deleted with its last message.
-	`
+	{sql: `
 CREATE TABLE counters (
 	name  TEXT PRIMARY KEY,
 	value INTEGER NOT NULL
@@ -107,9 +114,13 @@ WHEN (OLD.flags & 1) != (NEW.flags & 1) BEGIN
 	UPDATE folders SET unseen = unseen + (CASE WHEN (NEW.flags & 1) = 0 THEN 1 ELSE -1 END)
 	WHERE id = NEW.folder_id;
 END;
-`,
+`},
 	// Version 2: the outbound queue (queue_schema.go).
-	queueSchema,
+	{sql: queueSchema},
+	// Version 3: the listing (listing.go), filled from the messages, and
+	// the header sections of new bodies (headers.go); bodies stored
+	// before keep their header and have no headers row.
+	{sql: listingSchema, backfill: backfillListing},
 }
 
 // migrate brings the database to the latest schema version in one
@@ -147,8 +158,13 @@ func applyMigrations(ctx context.Context, conn *sql.Conn) error {
 		return fmt.Errorf("database schema version %d is newer than this binary's %d", version, len(migrations))
 	}
 	for v := version; v < len(migrations); v++ {
-		if _, err := conn.ExecContext(ctx, migrations[v]); err != nil {
+		if _, err := conn.ExecContext(ctx, migrations[v].sql); err != nil {
 			return fmt.Errorf("migrating schema to version %d: %w", v+1, err)
+		}
+		if fill := migrations[v].backfill; fill != nil {
+			if err := fill(ctx, conn); err != nil {
+				return fmt.Errorf("migrating data to schema version %d: %w", v+1, err)
+			}
 		}
 	}
 	if _, err := conn.ExecContext(ctx, `UPDATE schema_version SET version = ?`, len(migrations)); err != nil {

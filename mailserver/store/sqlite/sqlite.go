@@ -7,6 +7,13 @@
 // SAVEPOINT so a failing operation rolls back only itself; callers are
 // acknowledged only after COMMIT (synchronous=FULL) has returned. Reads use
 // a separate pool of read-only connections and never wait for the writer.
+//
+// With modernc.org/sqlite every row a query returns costs about a
+// microsecond and a half, however small, so the layout reads few rows:
+// message metadata is also kept packed, 128 UIDs to a row (listing.go),
+// for listings and SELECT, and a message's header section is stored apart
+// from the rest of its body (headers.go), so header reads touch a few
+// hundred bytes per message rather than its body's pages.
 package sqlite
 
 import (

@@ -24,6 +24,11 @@ type writeStmts struct {
 	setModSeq     *sql.Stmt
 	deleteMessage *sql.Stmt
 	tombstone     *sql.Stmt
+	selectChunk   *sql.Stmt
+	insertChunk   *sql.Stmt
+	updateChunk   *sql.Stmt
+	deleteChunk   *sql.Stmt
+	insertHeader  *sql.Stmt
 }
 
 func prepareWriteStmts(ctx context.Context, conn *sql.Conn) (*writeStmts, error) {
@@ -56,6 +61,11 @@ func prepareWriteStmts(ctx context.Context, conn *sql.Conn) (*writeStmts, error)
 		{&w.setModSeq, `UPDATE folders SET highestmodseq = ? WHERE id = ?`},
 		{&w.deleteMessage, `DELETE FROM messages WHERE folder_id = ? AND uid = ?`},
 		{&w.tombstone, `INSERT OR REPLACE INTO expunged (folder_id, uid, modseq) VALUES (?, ?, ?)`},
+		{&w.selectChunk, `SELECT data FROM listing WHERE folder_id = ? AND chunk = ?`},
+		{&w.insertChunk, `INSERT INTO listing (folder_id, chunk, data) VALUES (?, ?, ?)`},
+		{&w.updateChunk, `UPDATE listing SET data = ? WHERE folder_id = ? AND chunk = ?`},
+		{&w.deleteChunk, `DELETE FROM listing WHERE folder_id = ? AND chunk = ?`},
+		{&w.insertHeader, `INSERT INTO headers (body_id, data) VALUES (?, ?)`},
 	}
 	for _, p := range list {
 		st, err := conn.PrepareContext(ctx, p.query)
@@ -76,6 +86,7 @@ func (w *writeStmts) close() error {
 		w.savepointTarget, w.releaseTarget, w.rollbackTarget,
 		w.lookupFolder, w.insertBody, w.insertMessage, w.selectRange,
 		w.updateFlags, w.setModSeq, w.deleteMessage, w.tombstone,
+		w.selectChunk, w.insertChunk, w.updateChunk, w.deleteChunk, w.insertHeader,
 	} {
 		if st != nil {
 			errs = append(errs, st.Close())
@@ -92,10 +103,10 @@ type readStmts struct {
 	status   *sql.Stmt // a folder's id and status by account address and name
 	account  *sql.Stmt // whether an account exists
 	folders  *sql.Stmt // an account's folders with their status
-	list     *sql.Stmt // message metadata of a UID range
+	listing  *sql.Stmt // listing chunks of a chunk range
 	body     *sql.Stmt // one body by account, folder and UID
-	headers  *sql.Stmt // UIDs with a bounded prefix of their bodies
-	fullBody *sql.Stmt // one body by folder id and UID
+	headers  *sql.Stmt // UIDs with their header sections, or a bounded prefix of their bodies
+	fullBody *sql.Stmt // one body stored whole, by folder id and UID
 	vanished *sql.Stmt // tombstones of a UID range
 }
 
@@ -112,16 +123,18 @@ func prepareReadStmts(ctx context.Context, db *sql.DB) (*readStmts, error) {
 		{&r.folders, `SELECT f.name, f.special_use, f.subscribed, ` + statusColumns + `
 			FROM folders f JOIN accounts a ON a.id = f.account_id
 			WHERE a.address = ? ORDER BY f.name`},
-		{&r.list, `SELECT meta FROM messages
-			WHERE folder_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid`},
-		{&r.body, `SELECT b.data FROM accounts a
+		{&r.listing, `SELECT data FROM listing WHERE folder_id = ? AND chunk BETWEEN ? AND ? ORDER BY chunk`},
+		{&r.body, `SELECT h.data, b.data FROM accounts a
 			JOIN folders f ON f.account_id = a.id
 			JOIN messages m ON m.folder_id = f.id
 			JOIN bodies b ON b.id = m.body_id
+			LEFT JOIN headers h ON h.body_id = m.body_id
 			WHERE a.address = ? AND f.name = ? AND m.uid = ?`},
-		// substr of a BLOB counts bytes.
-		{&r.headers, `SELECT m.uid, substr(b.data, 1, ?) FROM messages m
-			JOIN bodies b ON b.id = m.body_id
+		// A body stored whole (before schema version 3) has no headers
+		// row: its prefix is read instead; substr of a BLOB counts bytes.
+		{&r.headers, `SELECT m.uid, h.body_id IS NOT NULL, h.data,
+				CASE WHEN h.body_id IS NULL THEN (SELECT substr(b.data, 1, ?) FROM bodies b WHERE b.id = m.body_id) END
+			FROM messages m LEFT JOIN headers h ON h.body_id = m.body_id
 			WHERE m.folder_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid`},
 		{&r.fullBody, `SELECT b.data FROM messages m JOIN bodies b ON b.id = m.body_id
 			WHERE m.folder_id = ? AND m.uid = ?`},
@@ -141,7 +154,7 @@ func prepareReadStmts(ctx context.Context, db *sql.DB) (*readStmts, error) {
 
 func (r *readStmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{r.status, r.account, r.folders, r.list, r.body, r.headers, r.fullBody, r.vanished} {
+	for _, st := range []*sql.Stmt{r.status, r.account, r.folders, r.listing, r.body, r.headers, r.fullBody, r.vanished} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

@@ -26,10 +26,11 @@ type op struct {
 // writer's, never a caller's: a caller giving up must not interrupt the
 // batch other callers are waiting for.
 type wtx struct {
-	ctx    context.Context
-	w      *writeStmts
-	now    time.Time
-	events []store.Event
+	ctx     context.Context
+	w       *writeStmts
+	now     time.Time
+	events  []store.Event
+	listing listingEdits // see listing.go
 }
 
 // emit records an event, published only if the op and the batch commit.
@@ -39,11 +40,19 @@ func (tx *wtx) emit(ev store.Event) { tx.events = append(tx.events, ev) }
 // changes and events when it fails.
 func (tx *wtx) savepoint(fn func() error) error {
 	ctx := tx.ctx
+	if err := tx.flushListing(); err != nil {
+		return err
+	}
 	if _, err := tx.w.savepointTarget.ExecContext(ctx); err != nil {
 		return &abortError{fmt.Errorf("opening savepoint: %w", err)}
 	}
 	n := len(tx.events)
-	if err := fn(); err != nil {
+	err := fn()
+	if err == nil {
+		err = tx.flushListing()
+	}
+	if err != nil {
+		tx.dropListing()
 		tx.events = tx.events[:n]
 		if _, rerr := tx.w.rollbackTarget.ExecContext(ctx); rerr != nil {
 			return &abortError{fmt.Errorf("rolling back savepoint after %v: %w", err, rerr)}
@@ -199,7 +208,11 @@ func (s *Store) runOp(tx *wtx, o *op) (err error) {
 		}()
 		err = o.fn(tx)
 	}()
+	if err == nil {
+		err = tx.flushListing()
+	}
 	if err != nil {
+		tx.dropListing()
 		var abort *abortError
 		if errors.As(err, &abort) {
 			return err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -166,4 +167,84 @@ func TestBatchesAreCappedByBytes(t *testing.T) {
 	if n := s.batches.Load() - before; n != 3 {
 		t.Fatalf("nine 1 MiB appends took %d transactions, want 3", n)
 	}
+}
+
+// TestListingFollowsSavepointRollbacks checks the listing's per-batch chunk
+// cache (listing.go) against rollbacks: a message added in a savepoint that
+// fails, or in an op that fails after a savepoint succeeded, is gone from
+// the listing too, while the batch's other messages stay.
+func TestListingFollowsSavepointRollbacks(t *testing.T) {
+	s := openTest(t, Options{})
+	defer s.Close()
+	ctx := t.Context()
+	if _, err := s.EnsureAccount(ctx, "a@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	f := store.FolderRef{Account: "a@example.org", Folder: store.Inbox}
+	errFail := errors.New("failing")
+	add := func(tx *wtx, text string) error {
+		row, err := tx.folder(f)
+		if err != nil {
+			return err
+		}
+		bodyID, err := tx.insertBody([]byte(text))
+		if err != nil {
+			return err
+		}
+		_, err = tx.addMessage(row, newMessage{size: int64(len(text)), date: tx.now, bodyID: bodyID}, row.highestModSeq+1)
+		return err
+	}
+	ops := []func(tx *wtx) error{
+		func(tx *wtx) error { return add(tx, "kept 1") },
+		func(tx *wtx) error { // the savepoint fails, the op goes on
+			if err := tx.savepoint(func() error {
+				if err := add(tx, "rolled back in a savepoint"); err != nil {
+					return err
+				}
+				return errFail
+			}); !errors.Is(err, errFail) {
+				return fmt.Errorf("savepoint: %w", err)
+			}
+			return add(tx, "kept 2")
+		},
+		func(tx *wtx) error { // the savepoint succeeds, the op fails
+			if err := tx.savepoint(func() error { return add(tx, "rolled back with its op") }); err != nil {
+				return err
+			}
+			return errFail
+		},
+		func(tx *wtx) error { return add(tx, "kept 3") },
+	}
+	release := gate(t, s)
+	results := make([]error, len(ops))
+	var wg sync.WaitGroup
+	for i, fn := range ops {
+		waitQueued(t, s, i)
+		wg.Go(func() { results[i] = s.do(ctx, fn) })
+	}
+	waitQueued(t, s, len(ops))
+	release()
+	wg.Wait()
+	for i, err := range results {
+		if want := i != 2; want != (err == nil) {
+			t.Errorf("op %d: %v", i, err)
+		}
+	}
+	list, err := s.ListMessages(ctx, f, store.ListOptions{UIDs: store.AllUIDs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range list.Messages {
+		body, err := s.Body(ctx, f, m.UID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(body))
+	}
+	if want := []string{"kept 1", "kept 2", "kept 3"}; !slices.Equal(got, want) {
+		t.Fatalf("listed %q, want %q", got, want)
+	}
+	s.Close()
+	checkInvariants(t, filepath.Dir(s.path))
 }

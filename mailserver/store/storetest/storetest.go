@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore Factory) {
 		"messages":      messageTests,
 		"flags":         flagTests,
 		"headers":       headerTests,
+		"index":         indexTests,
 		"expunge":       expungeTests,
 		"copy and move": copyTests,
 		"notifications": notifyTests,

@@ -101,10 +101,13 @@ func (r *MailServerReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	}
 	st.conds.summarise(fmt.Sprintf("serving %s", ms.Spec.Hostname),
 		mailv1.MailServerAvailable, mailv1.MailServerConfigApplied, mailv1.MailServerCertificateReady)
+	// Publish before the status says so: the reconcilers woken by the
+	// status change, or by notify, read the store, which is then never
+	// older than what their cache shows.
+	r.notify(ctx, before, ms, g, st)
 	if err := r.writeStatus(ctx, before, ms); err != nil {
 		return reconcile.Result{}, err
 	}
-	r.notify(ctx, before, ms, g, st)
 	return reconcile.Result{RequeueAfter: st.after}, nil
 }
 
@@ -115,12 +118,10 @@ func (r *MailServerReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 func (r *MailServerReconciler) notify(ctx context.Context, before, ms *mailv1.MailServer, g *gathered, st *serverState) {
 	prevLatest := r.verdicts.served(ms.Namespace, ms.Name)
 	wake := r.verdicts.publish(ms.Namespace, ms.Name, g.objects, g.verdicts, st.served)
+	r.verdicts.setServedHash(ms.Namespace, ms.Name, ms.Status.ServedConfigHash)
 	if st.served != nil && (prevLatest == nil || prevLatest.hash != st.served.hash) {
 		wake = append(wake, servingChanges(prevLatest, st.served, g.objects, g.verdicts, ms.Name)...)
 	}
-	// The woken reconcilers read the served hash from the store, not from
-	// their cache, which may not hold this status yet.
-	r.verdicts.setServedHash(ms.Namespace, ms.Name, ms.Status.ServedConfigHash)
 	if was, now := before.Status.ServedConfigHash, ms.Status.ServedConfigHash; was != now {
 		a := r.verdicts.compiledAs(ms.Namespace, ms.Name, was)
 		b := r.verdicts.compiledAs(ms.Namespace, ms.Name, now)

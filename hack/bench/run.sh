@@ -27,6 +27,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE=$ROOT/hack/bench
+# shellcheck source=lib.sh
+source "$ROOT/hack/bench/lib.sh"
 
 TARGETS=${BENCH_TARGETS:-kubemail,peer}
 if [[ ${BENCH_SMOKE:-0} == 1 ]]; then
@@ -49,19 +51,13 @@ K_OPS=127.0.0.1:${KUBEMAIL_OPS_PORT:-22080}
 export PEER_SMTP_PORT=${PEER_SMTP_PORT:-12525} PEER_POP3_PORT=${PEER_POP3_PORT:-12110} PEER_IMAP_PORT=${PEER_IMAP_PORT:-12143}
 export PEER_PASSWORD=$PASSWORD PEER_DOMAIN=$DOMAIN
 
-die() { echo "run.sh: $*" >&2; exit 1; }
-has_target() { [[ ,$TARGETS, == *,$1,* ]]; }
-
 if has_target kubemail; then
 	[[ -n ${KUBEMAIL_BIN:-} ]] || die "set KUBEMAIL_BIN to the kubemail binary, or BENCH_TARGETS=peer"
 	[[ -x $KUBEMAIL_BIN ]] || die "KUBEMAIL_BIN=$KUBEMAIL_BIN is not an executable file"
 	KUBEMAIL_BIN=$(cd "$(dirname "$KUBEMAIL_BIN")" && pwd)/$(basename "$KUBEMAIL_BIN")
 fi
 
-WORK=${BENCH_DIR:-$(mktemp -d /tmp/kmbench.XXXXXX)}
-mkdir -p "$WORK"
-WORK=$(cd "$WORK" && pwd)
-chmod 0755 "$WORK" # Postfix's and Dovecot's unprivileged processes work under it
+make_workdir kmbench # Postfix's and Dovecot's unprivileged processes work under it
 PEER_DIR=$WORK/peer
 KPID=""
 PEER_STARTED=0
@@ -69,15 +65,7 @@ PEER_STARTED=0
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
-	if [[ -n $KPID ]] && kill -0 "$KPID" 2>/dev/null; then
-		kill -TERM "$KPID" 2>/dev/null || true
-		for _ in $(seq 1 300); do
-			kill -0 "$KPID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -0 "$KPID" 2>/dev/null && { echo "run.sh: kubemail (pid $KPID) ignored SIGTERM; killing it" >&2; kill -KILL "$KPID" 2>/dev/null || true; }
-		wait "$KPID" 2>/dev/null || true
-	fi
+	stop_kubemail "$KPID"
 	if [[ $PEER_STARTED == 1 ]]; then
 		"$HERE/peer.sh" stop "$PEER_DIR" || true
 	fi
@@ -91,25 +79,13 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# 1,000 idle IMAP connections need file descriptors in the servers and in mailbench.
-ulimit -Hn 65536 2>/dev/null || true
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+raise_fd_limit # 1,000 idle IMAP connections, 100 relay sessions: the servers and mailbench need descriptors
 
 echo "run.sh: building mailbench" >&2
 (cd "$ROOT" && go build -o "$WORK/mailbench" ./hack/bench/mailbench)
 SIZING=(-domain "$DOMAIN" -concurrency "$CONCURRENCY" -full-concurrency "$FULL_CONCURRENCY")
 ARGS=(run "${SIZING[@]}" -targets "$TARGETS" -phases "$PHASES" -messages "$MESSAGES" -read-messages "$READ_MESSAGES"
 	-idle "$IDLE" -reps "$REPS" -password "$PASSWORD" -timeout "$TIMEOUT" -json "$WORK/results.json")
-
-# wait_port ADDR PID: wait until ADDR accepts connections while PID lives.
-wait_port() {
-	local host=${1%:*} port=${1##*:} deadline=$((SECONDS + 60))
-	until (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; do
-		kill -0 "$2" 2>/dev/null || die "kubemail exited before listening on $1; see $WORK/kubemail.log"
-		((SECONDS < deadline)) || die "kubemail does not listen on $1 after 60s; see $WORK/kubemail.log"
-		sleep 0.1
-	done
-}
 
 if has_target peer; then
 	PEER_STARTED=1

@@ -32,6 +32,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 HERE=$ROOT/hack/bench/outbound
+# shellcheck source=../lib.sh
+source "$ROOT/hack/bench/lib.sh"
 
 if [[ ${BENCH_SMOKE:-0} == 1 ]]; then
 	: "${OUTBOUND_MESSAGES:=300}" "${OUTBOUND_QUEUE:=2000}" "${OUTBOUND_QUEUE_REST:=10s}"
@@ -55,16 +57,10 @@ export RELAY_SMTP_PORT=${RELAY_SMTP_PORT:-13525} RELAY_SINK_PORT=${SINK##*:} REL
 # Every DNS server kubemail is given must be a loopback address (its resolver refuses others).
 export KUBEMAIL_LOOPBACK_DNS_ONLY=1
 
-die() { echo "run.sh: $*" >&2; exit 1; }
-has_target() { [[ ,$TARGETS, == *,$1,* ]]; }
-
 [[ $(id -u) == 0 ]] || ! has_target peer || die "must run as root (the private Postfix's master drops privileges itself)"
 command -v postfix >/dev/null || ! has_target peer || die "postfix is not installed (make bench-deps)"
 
-WORK=${BENCH_DIR:-$(mktemp -d /tmp/kmout.XXXXXX)}
-mkdir -p "$WORK"
-WORK=$(cd "$WORK" && pwd)
-chmod 0755 "$WORK" # Postfix's unprivileged processes work under it
+make_workdir kmout # Postfix's unprivileged processes work under it
 PF_DIR=$WORK/postfix
 KPID=""
 PF_STARTED=0
@@ -72,15 +68,7 @@ PF_STARTED=0
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
-	if [[ -n $KPID ]] && kill -0 "$KPID" 2>/dev/null; then
-		kill -TERM "$KPID" 2>/dev/null || true
-		for _ in $(seq 1 300); do
-			kill -0 "$KPID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -0 "$KPID" 2>/dev/null && { echo "run.sh: kubemail (pid $KPID) ignored SIGTERM; killing it" >&2; kill -KILL "$KPID" 2>/dev/null || true; }
-	fi
-	[[ -n $KPID ]] && { wait "$KPID" 2>/dev/null || true; }
+	stop_kubemail "$KPID"
 	if [[ $PF_STARTED == 1 ]]; then
 		"$HERE/postfix.sh" stop "$PF_DIR" || true
 	fi
@@ -94,8 +82,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-ulimit -Hn 65536 2>/dev/null || true
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+raise_fd_limit # 1,000 idle IMAP connections, 100 relay sessions: the servers and mailbench need descriptors
 
 echo "run.sh: building mailbench" >&2
 (cd "$ROOT" && go build -o "$WORK/mailbench" ./hack/bench/mailbench)
@@ -113,16 +100,6 @@ ARGS=(outbound -targets "$TARGETS" -phases "$PHASES" -messages "$MESSAGES" -conc
 	-queue-messages "$QUEUE" -queue-concurrency "$QUEUE_CONCURRENCY" -queue-rest "$QUEUE_REST" -sink "$SINK" -timeout "$TIMEOUT"
 	-stop-after-queue -json "$WORK/outbound.json" -meta "fs=$(df -T "$WORK" | awk 'NR == 2 { print $2 " " $1 }')")
 [[ $TLS == 1 ]] && ARGS+=(-sink-tls)
-
-# wait_port ADDR PID: wait until ADDR accepts connections while PID lives.
-wait_port() {
-	local host=${1%:*} port=${1##*:} deadline=$((SECONDS + 60))
-	until (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; do
-		kill -0 "$2" 2>/dev/null || die "kubemail exited before listening on $1; see $WORK/kubemail.log"
-		((SECONDS < deadline)) || die "kubemail does not listen on $1 after 60s; see $WORK/kubemail.log"
-		sleep 0.1
-	done
-}
 
 # kubemail_config [WORKERS PER_DEST]: the server config; without arguments the outbound settings are the defaults.
 kubemail_config() {

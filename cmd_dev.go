@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -240,9 +241,16 @@ func readManifests(file string) ([]*unstructured.Unstructured, error) {
 	}
 }
 
-// setControllerLogger sends controller-runtime's and client-go's logs to log.
+// setControllerLogger sends controller-runtime's and client-go's logs to
+// log. Those loggers are process-wide and read without locks by every
+// client, so they are set once: a process runs one command (tests run
+// several, whose clients may still be stopping).
 func setControllerLogger(log *slog.Logger) {
-	logger := logr.FromSlogHandler(log.Handler())
-	ctrllog.SetLogger(logger)
-	klog.SetLogger(logger)
+	controllerLoggerOnce.Do(func() {
+		logger := logr.FromSlogHandler(log.Handler())
+		ctrllog.SetLogger(logger)
+		klog.SetLogger(logger)
+	})
 }
+
+var controllerLoggerOnce sync.Once

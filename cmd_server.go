@@ -34,6 +34,7 @@ func runServer(ctx context.Context, args []string, _, stderr io.Writer) error {
 	resolver := fs.String("resolver", "", "with --config-secret: the DNS server for outbound mail and sender checks, in place of the configuration's (kubemail dev)")
 	var publish listFlag
 	fs.Var(&publish, "publish", "with --config-secret: CONTAINERPORT=HOST:PORT, listen on HOST:PORT for the configuration's listener on that port; repeat for each (kubemail dev)")
+	pprofAddr := fs.String("pprof-address", "", "serve Go's profiles (/debug/pprof/) on this address, such as 127.0.0.1:6060; keep it on loopback")
 	shutdownTimeout := fs.Duration("shutdown-timeout", server.DefaultShutdownTimeout,
 		"how long to let sessions finish on shutdown before closing them")
 	if err := parseFlags(fs, args); err != nil {
@@ -72,6 +73,11 @@ func runServer(ctx context.Context, args []string, _, stderr io.Writer) error {
 	srv, err := server.New(opts)
 	if err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		if _, err := servePprof(ctx, *pprofAddr, opts.Logger); err != nil {
+			return err
+		}
 	}
 	return srv.Run(ctx)
 }

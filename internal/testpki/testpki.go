@@ -87,3 +87,27 @@ func New(t testing.TB) *PKI {
 		CAFile:       caFile,
 	}
 }
+
+// WriteFiles writes the server certificate chain (leaf first) and its
+// private key as PEM files tls.crt and tls.key in dir, the way
+// cert-manager fills a Secret, for a server that reads files.
+func (p *PKI) WriteFiles(t testing.TB, dir string) (certFile, keyFile string) {
+	t.Helper()
+	cert := p.ServerConfig.Certificates[0]
+	var chain []byte
+	for _, der := range cert.Certificate {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(certFile, chain, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}

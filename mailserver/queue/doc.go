@@ -31,9 +31,9 @@
 //	                      (failure report to the sender)
 //
 // The scheduler reads the due recipients, groups them by message and
-// destination (the recipient domain, or the smarthost), and leases each
-// group durably (attempts+1, in flight, lease until the attempt timeout
-// plus a minute) before a worker dials: a crash after the lease retries
+// destination (the recipient domain, or the smarthost), and hands each
+// group to a worker, which leases it durably (attempts+1, in flight, lease
+// until the attempt timeout plus a minute) before it dials: a crash after the lease retries
 // the recipients rather than losing them, and a crash after delivery but
 // before Settle delivers them again — SMTP's at-least-once, never loss.
 // At start, Run releases every lease a previous process left, so such

@@ -101,7 +101,7 @@ type Queue struct {
 	dead     *deadDestinations
 
 	kick    chan struct{}
-	done    chan string // route keys of finished attempts
+	done    chan finished // attempts that ended
 	running atomic.Bool
 	wg      sync.WaitGroup
 }
@@ -145,7 +145,7 @@ func New(opts Options) (*Queue, error) {
 		sessions: newSessionCache(opts.Clock, opts.SessionIdleTimeout),
 		dead:     newDeadDestinations(),
 		kick:     make(chan struct{}, 1),
-		done:     make(chan string, 64),
+		done:     make(chan finished, 64),
 	}, nil
 }
 
@@ -192,23 +192,26 @@ func (q *Queue) Run(ctx context.Context) error {
 		q.log.Info("Retrying deliveries interrupted by the last shutdown or crash", "recipients", n)
 	}
 	q.wg.Go(func() { q.housekeep(ctx) })
-	active := map[string]int{} // route key → attempts in progress
-	total := 0
+	s := newScheduler()
+	kicked := true
 	for {
-		wait := q.dispatch(ctx, active, &total)
+		wait := q.dispatch(ctx, s, kicked)
+		kicked = false
 		select {
 		case <-ctx.Done():
 			return nil
-		case key := <-q.done:
-			q.finish(active, &total, key)
+		case f := <-q.done:
+			s.finish(f)
 		case <-q.kick:
+			kicked = true
 		case <-q.clock.After(wait):
+			kicked = true
 		}
 		// Collect every finished attempt before looking again.
 		for drained := false; !drained; {
 			select {
-			case key := <-q.done:
-				q.finish(active, &total, key)
+			case f := <-q.done:
+				s.finish(f)
 			default:
 				drained = true
 			}
@@ -237,66 +240,11 @@ func (q *Queue) housekeep(ctx context.Context) {
 	}
 }
 
-func (q *Queue) finish(active map[string]int, total *int, key string) {
-	*total--
-	if active[key]--; active[key] <= 0 {
-		delete(active, key)
-	}
-}
-
-// dispatch leases and starts what is due and capacity allows, and
-// returns how long to sleep before looking again.
-func (q *Queue) dispatch(ctx context.Context, active map[string]int, total *int) time.Duration {
-	cfg := q.opts.Config.Current()
-	policy := cfg.OutboundPolicy()
-	now := q.clock.Now()
-	if *total >= policy.Workers {
-		return q.opts.PollInterval
-	}
-	due, err := q.opts.Store.DueRecipients(ctx, now, policy.Workers*16)
-	if err != nil {
-		if ctx.Err() == nil {
-			q.log.Error("Cannot read the queue", "error", err)
-		}
-		return q.opts.PollInterval
-	}
-	blocked := false // something due waits for a free slot
-	for _, g := range groupRecipients(cfg, due) {
-		if *total >= policy.Workers {
-			blocked = true
-			break
-		}
-		if active[g.route.Key] >= policy.MaxPerDestination {
-			blocked = true
-			continue
-		}
-		leased, err := q.opts.Store.Lease(ctx, recipientIDs(g.rcpts), now, now.Add(q.opts.AttemptTimeout+leaseMargin))
-		if err != nil {
-			if ctx.Err() == nil {
-				q.log.Error("Cannot lease queued recipients", "id", g.messageID, "error", err)
-			}
-			return q.opts.PollInterval
-		}
-		if len(leased) == 0 {
-			continue
-		}
-		g.rcpts = leased
-		active[g.route.Key]++
-		*total++
-		q.wg.Add(1)
-		go q.work(ctx, g)
-	}
-	if blocked {
-		return q.opts.PollInterval // the attempt that frees a slot wakes Run
-	}
-	return q.nextWake(ctx, now)
-}
-
 // nextWake is the time until the earliest recipient is due, bounded by
 // the poll interval.
 func (q *Queue) nextWake(ctx context.Context, now time.Time) time.Duration {
 	wait := q.opts.PollInterval
-	next, err := q.opts.Store.DueRecipients(ctx, farFuture, 1)
+	next, err := q.opts.Store.DueRecipients(ctx, farFuture, store.DuePosition{}, 1)
 	if err == nil && len(next) == 1 {
 		// A recipient already due here was just leased by another
 		// scheduler or is racing its lease: poll, do not spin.
@@ -310,24 +258,6 @@ func (q *Queue) nextWake(ctx context.Context, now time.Time) time.Duration {
 // farFuture is the latest time the store can represent (Unix nanoseconds).
 var farFuture = time.Unix(0, math.MaxInt64)
 
-// groupRecipients groups due recipients by message and route, in order.
-func groupRecipients(cfg *config.Config, due []store.QueuedRecipient) []group {
-	var out []group
-	index := map[[2]string]int{}
-	for _, r := range due {
-		route := cfg.Route(r.Domain)
-		k := [2]string{r.MessageID, route.Key}
-		i, ok := index[k]
-		if !ok {
-			i = len(out)
-			index[k] = i
-			out = append(out, group{messageID: r.MessageID, route: route})
-		}
-		out[i].rcpts = append(out[i].rcpts, r)
-	}
-	return out
-}
-
 func recipientIDs(rs []store.QueuedRecipient) []int64 {
 	ids := make([]int64, len(rs))
 	for i, r := range rs {
@@ -336,13 +266,16 @@ func recipientIDs(rs []store.QueuedRecipient) []int64 {
 	return ids
 }
 
-// work runs one attempt and settles it. A panic is recovered: the lease
-// then expires and the recipients are tried again.
+// work leases g's recipients, runs one attempt and settles it. A panic is
+// recovered: the lease then expires and the recipients are tried again.
+// Leasing here rather than in the scheduler lets the leases of many
+// workers share one commit of the store's writer.
 func (q *Queue) work(ctx context.Context, g group) {
 	defer q.wg.Done()
+	ids := recipientIDs(g.rcpts)
 	defer func() {
 		select {
-		case q.done <- g.route.Key:
+		case q.done <- finished{key: g.route.Key, ids: ids}:
 		case <-ctx.Done(): // Run has stopped reading
 		}
 	}()
@@ -352,6 +285,18 @@ func (q *Queue) work(ctx context.Context, g group) {
 			q.log.Error("Panic in a delivery worker", "id", g.messageID, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		}
 	}()
+	now := q.clock.Now()
+	leased, err := q.opts.Store.Lease(ctx, ids, now, now.Add(q.opts.AttemptTimeout+leaseMargin))
+	if err != nil {
+		if ctx.Err() == nil {
+			q.log.Error("Cannot lease queued recipients", "id", g.messageID, "error", err)
+		}
+		return
+	}
+	if len(leased) == 0 {
+		return // settled, deleted or leased since it was read
+	}
+	g.rcpts = leased
 	actx, cancel := context.WithTimeout(ctx, q.opts.AttemptTimeout)
 	defer cancel()
 	msg, body, err := q.opts.Store.QueuedMessage(actx, g.messageID)
@@ -371,7 +316,7 @@ func (q *Queue) work(ctx context.Context, g group) {
 	} else {
 		statuses, reached = q.deliver(actx, cfg, g, msg, body, log)
 	}
-	now := q.clock.Now()
+	now = q.clock.Now()
 	st := q.settlement(cfg, msg, body, g.rcpts, statuses, now)
 	switch {
 	case reached == reachSome:

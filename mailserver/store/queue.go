@@ -28,8 +28,10 @@ type Queue interface {
 	// results then say, per target, which failed.
 	Submit(ctx context.Context, s Submission) ([]DeliveryResult, error)
 	// DueRecipients lists up to limit recipients whose NextAttempt is at
-	// or before now, earliest first, in flight or not. It changes nothing.
-	DueRecipients(ctx context.Context, now time.Time, limit int) ([]QueuedRecipient, error)
+	// or before now, in flight or not, in the order of their DuePosition
+	// and after the position after (the zero DuePosition: from the
+	// earliest). It changes nothing.
+	DueRecipients(ctx context.Context, now time.Time, after DuePosition, limit int) ([]QueuedRecipient, error)
 	// Lease records an attempt for each recipient of ids that is still due
 	// at now: Attempts+1, LastAttempt now, InFlight, and NextAttempt until
 	// (when the recipient becomes due again if no outcome is ever
@@ -169,6 +171,19 @@ type QueuedRecipient struct {
 	DelayNotified bool
 	// Queued is when its message was queued.
 	Queued time.Time
+}
+
+// DuePosition is a recipient's place in the order DueRecipients lists
+// them: by NextAttempt, then by ID. A scheduler reading the queue page by
+// page passes the position of the last recipient it read.
+type DuePosition struct {
+	NextAttempt time.Time
+	ID          int64
+}
+
+// Position returns r's DuePosition.
+func (r QueuedRecipient) Position() DuePosition {
+	return DuePosition{NextAttempt: r.NextAttempt, ID: r.ID}
 }
 
 // RecipientOutcome is the result of one attempt for one recipient.

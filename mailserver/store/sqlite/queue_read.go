@@ -37,15 +37,26 @@ func scanRecipients(rows *sql.Rows) ([]store.QueuedRecipient, error) {
 }
 
 // DueRecipients implements store.Queue.
-func (s *Store) DueRecipients(ctx context.Context, now time.Time, limit int) ([]store.QueuedRecipient, error) {
+func (s *Store) DueRecipients(ctx context.Context, now time.Time, after store.DuePosition, limit int) ([]store.QueuedRecipient, error) {
 	if err := s.readable(); err != nil {
 		return nil, fmt.Errorf("listing due recipients: %w", err)
 	}
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.rdb.QueryContext(ctx, recipientQuery+` WHERE r.next_attempt <= ?
-		ORDER BY r.next_attempt, r.id LIMIT ?`, nanos(now), limit)
+	var rows *sql.Rows
+	var err error
+	if after == (store.DuePosition{}) {
+		rows, err = s.rdb.QueryContext(ctx, recipientQuery+` WHERE r.next_attempt <= ?
+			ORDER BY r.next_attempt, r.id LIMIT ?`, nanos(now), limit)
+	} else {
+		// The range on next_attempt keeps the scan on the index; the
+		// second condition skips the rows at the position and before it.
+		at := nanos(after.NextAttempt)
+		rows, err = s.rdb.QueryContext(ctx, recipientQuery+` WHERE r.next_attempt <= ? AND r.next_attempt >= ?
+			AND (r.next_attempt > ? OR r.id > ?)
+			ORDER BY r.next_attempt, r.id LIMIT ?`, nanos(now), at, at, after.ID, limit)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listing due recipients: %w", err)
 	}

@@ -66,7 +66,7 @@ func (e *qenv) submit(s store.Submission) []store.DeliveryResult {
 
 func (e *qenv) due(now time.Time) []store.QueuedRecipient {
 	e.t.Helper()
-	due, err := e.q.DueRecipients(e.ctx, now, 100)
+	due, err := e.q.DueRecipients(e.ctx, now, store.DuePosition{}, 100)
 	if err != nil {
 		e.t.Fatalf("DueRecipients: %v", err)
 	}
@@ -173,6 +173,33 @@ var queueTests = map[string]func(t *testing.T, e *qenv){
 		wantErr(t, "empty", err, store.ErrInvalidArgument)
 		if q := e.queue(); len(q) != 1 || len(q[0].Recipients) != 1 || q[0].Recipients[0].Address != "x@remote.test" {
 			t.Fatalf("queue %+v", q)
+		}
+	},
+	"DueRecipients pages by position: earliest first, each recipient once, none due later": func(t *testing.T, e *qenv) {
+		// Two recipients share a NextAttempt, so the ID breaks the tie.
+		e.submit(store.Submission{Body: body(1), Outbound: outbound("m1", t0.Add(time.Minute), "a@r.test", "b@r.test")})
+		e.submit(store.Submission{Body: body(2), Outbound: outbound("m2", t0, "c@r.test")})
+		e.submit(store.Submission{Body: body(3), Outbound: outbound("m3", t0.Add(2*time.Minute), "d@r.test")})
+		e.submit(store.Submission{Body: body(4), Outbound: outbound("m4", t0.Add(time.Hour), "e@r.test")})
+		now := t0.Add(2 * time.Minute)
+		var got []string
+		var after store.DuePosition
+		for range 10 {
+			page, err := e.q.DueRecipients(e.ctx, now, after, 1)
+			wantErr(t, "DueRecipients", err, nil)
+			if len(page) == 0 {
+				break
+			}
+			got = append(got, page[0].Address)
+			after = page[0].Position()
+		}
+		if want := []string{"c@r.test", "a@r.test", "b@r.test", "d@r.test"}; !slices.Equal(got, want) {
+			t.Fatalf("pages listed %q, want %q", got, want)
+		}
+		page, err := e.q.DueRecipients(e.ctx, now, store.DuePosition{NextAttempt: t0.Add(time.Minute)}, 10)
+		wantErr(t, "DueRecipients", err, nil)
+		if got := addresses(page); !slices.Equal(got, []string{"a@r.test", "b@r.test", "d@r.test"}) {
+			t.Fatalf("after a time alone listed %q", got)
 		}
 	},
 	"Lease records the attempt and hides the recipient until the lease ends": func(t *testing.T, e *qenv) {

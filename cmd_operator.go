@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
@@ -50,6 +51,7 @@ type operatorFlags struct {
 	verifyDNS               bool
 	apiQPS                  float64
 	apiBurst                int
+	configInterval          time.Duration
 }
 
 // Client-side rate limits of the operator's API requests. client-go's
@@ -83,6 +85,8 @@ func parseOperatorFlags(args []string, stderr io.Writer) (*operatorFlags, error)
 	fs.BoolVar(&f.verifyDNS, "verify-dns", true, "check with the system resolver that each MailDomain's records are published")
 	fs.Float64Var(&f.apiQPS, "kube-api-qps", defaultAPIQPS, "most requests per second to the API server, on average")
 	fs.IntVar(&f.apiBurst, "kube-api-burst", defaultAPIBurst, "most requests to the API server in a burst")
+	fs.DurationVar(&f.configInterval, "config-interval", controllers.DefaultConfigInterval,
+		"shortest time between two compilations of one MailServer's configuration; changes meanwhile are compiled together")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -145,7 +149,10 @@ func runOperator(ctx context.Context, args []string, _, stderr io.Writer) error 
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("adding the readiness check: %w", err)
 	}
-	copts := controllers.Options{ServerImage: f.serverImage}
+	copts := controllers.Options{ServerImage: f.serverImage, ConfigInterval: f.configInterval}
+	if f.configInterval == 0 {
+		copts.ConfigInterval = -1 // 0 on the command line: no spacing
+	}
 	if f.verifyDNS {
 		copts.Resolver = net.DefaultResolver
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"reflect"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -123,4 +124,37 @@ func controllerRef(owner client.Object, kind string) metav1.OwnerReference {
 func ownedBy(obj client.Object, uid string) bool {
 	ref := metav1.GetControllerOf(obj)
 	return ref != nil && string(ref.UID) == uid
+}
+
+// deleteOwned deletes the named object in owner's namespace if owner
+// controls it; obj is a blank object of its kind.
+func deleteOwned(ctx context.Context, c client.Client, owner, obj client.Object, name string) error {
+	err := c.Get(ctx, client.ObjectKey{Namespace: owner.GetNamespace(), Name: name}, obj)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !ownedBy(obj, string(owner.GetUID())) {
+		return nil
+	}
+	if err := c.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("deleting %s %s: %w", kindOf(obj), name, err)
+	}
+	return nil
+}
+
+// peekSecret returns a Secret from the cache without copying it (nil when
+// there is none); the caller must not modify it. A Secret may hold the
+// password hashes of thousands of Mailboxes, each of which reads it.
+func peekSecret(ctx context.Context, c client.Reader, ns, name string) (*corev1.Secret, error) {
+	var list corev1.SecretList
+	if err := c.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{indexName: name}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("reading Secret %s: %w", name, err)
+	}
+	if len(list.Items) == 0 {
+		return nil, nil
+	}
+	return &list.Items[0], nil
 }

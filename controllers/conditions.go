@@ -1,8 +1,11 @@
 package controllers
 
 import (
+	"time"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
 )
@@ -81,4 +84,25 @@ func readyTransition(before, after []metav1.Condition) (*metav1.Condition, bool)
 		return nil, false
 	}
 	return a, true
+}
+
+// firstStatusGrace is how long a new Mailbox or MailAlias may go without a
+// status while all there is to say is that its server has yet to serve it.
+const firstStatusGrace = 10 * time.Second
+
+// holdFirstStatus reports whether to leave out writing s, and when to look
+// again: s only says "wait" (Unknown), obj has never had a Ready condition
+// and was created less than firstStatusGrace ago. When thousands of
+// Mailboxes are applied at once, these statuses would be a third of the
+// operator's API writes, each overwritten seconds later by the Ready they
+// announce; a Mailbox still waiting after the grace gets its status.
+func holdFirstStatus(obj client.Object, before []metav1.Condition, s readiness, now time.Time) (time.Duration, bool) {
+	if s.status != metav1.ConditionUnknown || meta.FindStatusCondition(before, mailv1.ConditionReady) != nil {
+		return 0, false
+	}
+	age := max(now.Sub(obj.GetCreationTimestamp().Time), 0) // a clock behind the API server's
+	if age >= firstStatusGrace {
+		return 0, false
+	}
+	return firstStatusGrace - age, true
 }

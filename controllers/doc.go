@@ -22,6 +22,11 @@
 // certificate Secret is mounted at /etc/kubemail/tls. Adding a domain or a
 // mailbox therefore changes Secrets, never the pod template: no restart.
 //
+// A MailServer is reconciled at most once per Options.ConfigInterval
+// (--config-interval, a second by default; pace.go): when Mailboxes arrive
+// by the thousand, each reconcile compiles all the changes of the interval
+// instead of one configuration per change.
+//
 // # How the servers report back
 //
 // Each replica reports the configuration it serves in a ConfigMap of its
@@ -47,8 +52,12 @@
 // A Mailbox, MailAlias, MailDomain or RelayPolicy is Ready when its server
 // serves a configuration holding it (as compiled) on every replica. The
 // MailServer reconciler shares what it compiled through an in-process
-// verdict store (verdicts.go) and wakes the objects whose verdict changed;
-// the objects also watch their MailServer's status.
+// verdict store (verdicts.go) and wakes the objects whose verdict, or whose
+// compiled or served state, changed; the objects watch only the creation
+// and deletion of MailServers. A new Mailbox or
+// MailAlias gets no status during its first ten seconds while all there is
+// to say is that it waits for its server (holdFirstStatus): applied by the
+// thousand, those statuses would be a third of the operator's writes.
 //
 // # Reasons not (yet) in the API package
 //

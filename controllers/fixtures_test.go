@@ -24,6 +24,9 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // testHash is the argon2id hash of "secret".
 const testHash = "$argon2id$v=19$m=19456,t=2,p=1$/cAhGcWo8WpVR33OLdEjaw$IP+x/JdlaaR1mmSm1K6K5IH0DoGElFwJzewjoK3meWc"
 
+// testHash2 is the argon2id hash of "other".
+const testHash2 = "$argon2id$v=19$m=19456,t=2,p=1$yV1tS+iWOo/5vf6Jf/oUJw$1iNUM9JQcJ/4cmbD2BxLfSjR45LBYZFqCvh5Jeubyd8"
+
 // epoch is the creation time of the first fixture; later ones are created
 // a minute apart, in the order the test builds them.
 var epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

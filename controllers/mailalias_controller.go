@@ -41,6 +41,9 @@ func (r *MailAliasReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	if wait, hold := holdFirstStatus(a, before.Status.Conditions, s, r.now()); hold {
+		return reconcile.Result{RequeueAfter: wait}, nil
+	}
 	newConditionSet(a.Generation, &a.Status.Conditions).set(mailv1.ConditionReady, s.status, s.reason, s.message)
 	a.Status.ObservedGeneration = a.Generation
 	if equality.Semantic.DeepEqual(before.Status, a.Status) {

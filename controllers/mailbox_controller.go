@@ -47,7 +47,7 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	before := m.DeepCopy()
 	conds := newConditionSet(m.Generation, &m.Status.Conditions)
 
-	err := r.reconcileCredentials(ctx, m)
+	hash, err := r.reconcileCredentials(ctx, m)
 	var ue *userError
 	switch {
 	case errors.As(err, &ue):
@@ -55,11 +55,14 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	case err != nil:
 		return reconcile.Result{}, err
 	default:
-		status, reason, message, err := r.servingState(ctx, m)
+		s, err := r.servingState(ctx, m, hash)
 		if err != nil {
 			return reconcile.Result{}, err
 		}
-		conds.set(mailv1.ConditionReady, status, reason, message)
+		if wait, hold := holdFirstStatus(m, before.Status.Conditions, s, r.now()); hold {
+			return reconcile.Result{RequeueAfter: wait}, nil
+		}
+		conds.set(mailv1.ConditionReady, s.status, s.reason, s.message)
 	}
 	m.Status.ObservedGeneration = m.Generation
 	if equality.Semantic.DeepEqual(before.Status, m.Status) {
@@ -72,22 +75,17 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	return reconcile.Result{}, nil
 }
 
-// servingState says whether m's server serves it: Ready's status, reason
-// and message.
-func (r *MailboxReconciler) servingState(ctx context.Context, m *mailv1.Mailbox) (metav1.ConditionStatus, string, string, error) {
-	hash, _, err := storedPasswordHash(ctx, r.Client, m)
-	if err != nil {
-		return "", "", "", err
-	}
+// servingState says whether m's server serves it with the password hash.
+func (r *MailboxReconciler) servingState(ctx context.Context, m *mailv1.Mailbox, hash string) (readiness, error) {
 	s, err := servingState(ctx, r.Client, r.verdicts, m, "Mailbox", string(m.Spec.Address), "the account with its current password",
 		func(sc *servedConfig) bool { return sc.mailboxes[m.Name] != "" && sc.mailboxes[m.Name] == hash })
 	if err != nil {
-		return "", "", "", err
+		return readiness{}, err
 	}
 	if s.status == metav1.ConditionTrue && m.Spec.Suspended {
-		return metav1.ConditionTrue, mailv1.ReasonSuspended, s.message + "; suspended: logins are refused", nil
+		return readiness{metav1.ConditionTrue, mailv1.ReasonSuspended, s.message + "; suspended: logins are refused"}, nil
 	}
-	return s.status, s.reason, s.message, nil
+	return s, nil
 }
 
 // readiness is a Ready condition's status, reason and message.

@@ -202,7 +202,7 @@ func (r *MailDomainReconciler) reconcileDNS(ctx context.Context, d *mailv1.MailD
 		case err == nil:
 			st.conds.set(mailv1.MailDomainDNSPublished, metav1.ConditionTrue, mailv1.ReasonPublished,
 				fmt.Sprintf("DNSEndpoint %s holds the %d records for external-dns", d.Name, len(records)))
-			return r.deleteOwned(ctx, d, &corev1.ConfigMap{}, dnsConfigMapName(d.Name))
+			return deleteOwned(ctx, r.Client, d, &corev1.ConfigMap{}, dnsConfigMapName(d.Name))
 		case conflict:
 			st.conds.set(mailv1.MailDomainDNSPublished, metav1.ConditionFalse, reasonObjectConflict, e.Error())
 			return nil
@@ -221,7 +221,7 @@ func (r *MailDomainReconciler) reconcileDNS(ctx context.Context, d *mailv1.MailD
 		st.conds.set(mailv1.MailDomainDNSPublished, metav1.ConditionFalse, mailv1.ReasonManualPublishing, fmt.Sprintf(
 			"spec.dns.publish is Manual: add the records in status.dnsRecords, or the zone-file snippet in ConfigMap %s, to the zone of %s",
 			dnsConfigMapName(d.Name), d.Spec.Domain))
-		if err := r.deleteOwned(ctx, d, &dnsendpoint.DNSEndpoint{}, d.Name); err != nil && !meta.IsNoMatchError(err) {
+		if err := deleteOwned(ctx, r.Client, d, &dnsendpoint.DNSEndpoint{}, d.Name); err != nil && !meta.IsNoMatchError(err) {
 			return err
 		}
 		return nil
@@ -242,24 +242,6 @@ func mergeVerified(records, previous []mailv1.DNSRecord) []mailv1.DNSRecord {
 		}
 	}
 	return records
-}
-
-// deleteOwned deletes the named object if the MailDomain owns it.
-func (r *MailDomainReconciler) deleteOwned(ctx context.Context, d *mailv1.MailDomain, obj client.Object, name string) error {
-	err := r.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: name}, obj)
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if !ownedBy(obj, string(d.UID)) {
-		return nil
-	}
-	if err := r.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("deleting %s %s: %w", kindOf(obj), name, err)
-	}
-	return nil
 }
 
 // verifyDNS looks the records up with the injected resolver.

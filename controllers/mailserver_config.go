@@ -10,7 +10,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -27,7 +26,7 @@ const annotationConfigHash = "mail.kubemail.io/config-hash"
 type gathered struct {
 	objects  snapshot
 	verdicts *judgement
-	// hashes maps a Mailbox name to the password hash in its credentials Secret.
+	// hashes maps a Mailbox name to its password hash (mailboxHash).
 	hashes map[string]string
 	// dkimKeys maps a served domain name to its DKIM private key (PEM).
 	dkimKeys map[string][]byte
@@ -73,23 +72,24 @@ func (r *MailServerReconciler) gather(ctx context.Context, ms *mailv1.MailServer
 		return nil, err
 	}
 	g := &gathered{objects: objects, verdicts: judge(objects), hashes: map[string]string{}, dkimKeys: map[string][]byte{}}
-	// One list of every credentials Secret, not a copy of each: a namespace
-	// may hold 50,000 of them.
-	var creds corev1.SecretList
-	if err := r.List(ctx, &creds, client.InNamespace(ms.Namespace), client.UnsafeDisableDeepCopy,
-		client.MatchingLabels{labelComponent: credentialsComponent}); err != nil {
-		return nil, fmt.Errorf("listing credentials Secrets: %w", err)
+	// One list of the namespace's Secrets, not a copy of each: a namespace
+	// may hold 50,000 credentials Secrets, and Secrets holding the hashes
+	// of thousands of Mailboxes.
+	var secrets corev1.SecretList
+	if err := r.List(ctx, &secrets, client.InNamespace(ms.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing Secrets: %w", err)
 	}
-	byName := make(map[string]*corev1.Secret, len(creds.Items))
-	for i := range creds.Items {
-		byName[creds.Items[i].Name] = &creds.Items[i]
+	byName := make(map[string]*corev1.Secret, len(secrets.Items))
+	for i := range secrets.Items {
+		byName[secrets.Items[i].Name] = &secrets.Items[i]
 	}
+	secret := func(name string) *corev1.Secret { return byName[name] }
 	for i := range objects.mailboxes {
 		m := &objects.mailboxes[i]
 		if g.verdicts.serverOf(string(m.Spec.Address)) != ms.Name {
 			continue
 		}
-		if hash, ok := passwordHashOf(byName[credentialsSecretName(m.Name)], m); ok {
+		if hash, ok := mailboxHash(m, secret); ok {
 			g.hashes[m.Name] = hash
 		}
 	}
@@ -121,21 +121,6 @@ func (r *MailServerReconciler) gather(ctx context.Context, ms *mailv1.MailServer
 		}
 	}
 	return g, nil
-}
-
-// storedPasswordHash returns the hash the Mailbox reconciler stored in the
-// Mailbox's credentials Secret, if it is there and the Secret is the Mailbox's.
-func storedPasswordHash(ctx context.Context, c client.Reader, m *mailv1.Mailbox) (string, bool, error) {
-	s := &corev1.Secret{}
-	err := c.Get(ctx, client.ObjectKey{Namespace: m.Namespace, Name: credentialsSecretName(m.Name)}, s)
-	if apierrors.IsNotFound(err) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("reading the credentials of Mailbox %s: %w", m.Name, err)
-	}
-	hash, ok := passwordHashOf(s, m)
-	return hash, ok, nil
 }
 
 // passwordHashOf returns the hash in a credentials Secret (nil: none), if

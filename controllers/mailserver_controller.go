@@ -27,6 +27,7 @@ type MailServerReconciler struct {
 	client.Client
 	Options
 	verdicts *verdictStore
+	pace     *pacer
 }
 
 // serverState is what one reconcile of a MailServer learns on the way.
@@ -67,10 +68,14 @@ func (st *serverState) conflictOr(typ string, err error) error {
 // Reconcile brings one MailServer's children to their desired state and
 // writes its status once.
 func (r *MailServerReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	if wait := r.pace.wait(req.NamespacedName, r.now()); wait > 0 {
+		return reconcile.Result{RequeueAfter: wait}, nil
+	}
 	ms := &mailv1.MailServer{}
 	if err := r.Get(ctx, req.NamespacedName, ms); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.verdicts.forget(req.Namespace, req.Name)
+			r.pace.forget(req.NamespacedName)
 		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -206,6 +207,9 @@ func TestMailboxes(t *testing.T) {
 			}
 			return nil
 		})
+		if err := get(ns, "bob-credentials", &corev1.Secret{}); err != nil {
+			t.Fatalf("the hash of a password from a Secret is kept in the credentials Secret: %v", err)
+		}
 		s.Data = map[string][]byte{"password": []byte(testHash)}
 		if err := env.Client.Update(ctx, s); err != nil {
 			t.Fatal(err)
@@ -213,6 +217,23 @@ func TestMailboxes(t *testing.T) {
 		served(t, ns, "a hash in the Secret is served as it is", func(cfg *config.Config) error {
 			if h, _, _ := cfg.LookupPassword("bob@example.com"); h != testHash {
 				return errors.New("the hash is not served as given")
+			}
+			return nil
+		})
+		testenv.Eventually(t, "a hash in the Secret needs no credentials Secret: the one of the password goes", func() error {
+			if err := get(ns, "bob-credentials", &corev1.Secret{}); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("bob-credentials: %v", err)
+			}
+			return nil
+		})
+		// The Secret holding the hash is followed directly.
+		s.Data = map[string][]byte{"password": []byte(testHash2)}
+		if err := env.Client.Update(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		served(t, ns, "a new hash in the Secret is served", func(cfg *config.Config) error {
+			if h, _, _ := cfg.LookupPassword("bob@example.com"); h != testHash2 {
+				return errors.New("the new hash is not served")
 			}
 			return nil
 		})

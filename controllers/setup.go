@@ -45,6 +45,10 @@ type Options struct {
 	// DNSCheckInterval is how often a domain's records are checked again
 	// while they do not all verify; defaultDNSCheckInterval when 0.
 	DNSCheckInterval time.Duration
+	// ConfigInterval is the shortest time between two reconciles (and so
+	// compilations of the configuration) of one MailServer;
+	// DefaultConfigInterval when 0, none when negative.
+	ConfigInterval time.Duration
 }
 
 func (o Options) now() time.Time {
@@ -76,6 +80,7 @@ const (
 	indexDKIMSecret     = "spec.dkim.privateKeySecretRef.name" // MailDomain
 	indexTLSSecret      = "spec.tls.secretName"                // MailServer
 	indexRelaySecrets   = "credentialsSecretRefs"              // RelayPolicy
+	indexName           = "name"                               // Secret: peekSecret
 )
 
 func registerIndexes(ctx context.Context, mgr manager.Manager) error {
@@ -109,6 +114,7 @@ func registerIndexes(ctx context.Context, mgr manager.Manager) error {
 		}},
 		{&mailv1.MailAlias{}, indexAddressDomain, func(o client.Object) []string { return one(domainPart(o.(*mailv1.MailAlias).Spec.Address)) }},
 		{&mailv1.MailServer{}, indexTLSSecret, func(o client.Object) []string { return one(o.(*mailv1.MailServer).Spec.TLS.SecretName) }},
+		{&corev1.Secret{}, indexName, func(o client.Object) []string { return one(o.GetName()) }},
 	}
 	for _, ix := range indexes {
 		if err := mgr.GetFieldIndexer().IndexField(ctx, ix.obj, ix.field, ix.fn); err != nil {
@@ -135,7 +141,11 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 		return err
 	}
 	store := newVerdictStore()
-	ms := &MailServerReconciler{Client: mgr.GetClient(), Options: opts, verdicts: store}
+	interval := opts.ConfigInterval
+	if interval == 0 {
+		interval = DefaultConfigInterval
+	}
+	ms := &MailServerReconciler{Client: mgr.GetClient(), Options: opts, verdicts: store, pace: newPacer(interval)}
 	if err := ms.setup(mgr, installed(mgr, cmv1.SchemeGroupVersion.WithKind(cmv1.CertificateKind))); err != nil {
 		return err
 	}
@@ -208,7 +218,8 @@ func serversOfDomain(ctx context.Context, c client.Reader, ns, domain string) []
 }
 
 // serversOfSecret maps a Secret to the MailServers whose configuration or
-// certificate it feeds: a Mailbox's credentials, a MailDomain's DKIM key
+// certificate it feeds: a Mailbox's credentials or password hashes
+// (spec.passwordSecretRef), a MailDomain's DKIM key
 // (generated or referenced), a RelayPolicy's smarthost credentials, or a
 // MailServer's own certificate Secret.
 func (r *MailServerReconciler) serversOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
@@ -225,6 +236,19 @@ func (r *MailServerReconciler) serversOfSecret(ctx context.Context, o client.Obj
 			d := &mailv1.MailDomain{}
 			if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, d); err == nil {
 				out = append(out, request(ns, d.Spec.ServerRef.Name))
+			}
+		}
+	}
+	// Mailboxes whose spec.passwordSecretRef holds their hash: one request
+	// per domain, however many Mailboxes share the Secret.
+	var mailboxes mailv1.MailboxList
+	if err := r.List(ctx, &mailboxes, client.InNamespace(ns), client.MatchingFields{indexPasswordSecret: o.GetName()},
+		client.UnsafeDisableDeepCopy); err == nil {
+		seen := map[string]bool{}
+		for i := range mailboxes.Items {
+			if d := domainPart(string(mailboxes.Items[i].Spec.Address)); !seen[d] {
+				seen[d] = true
+				out = append(out, serversOfDomain(ctx, r.Client, ns, d)...)
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -157,4 +158,29 @@ func peekSecret(ctx context.Context, c client.Reader, ns, name string) (*corev1.
 		return nil, nil
 	}
 	return &list.Items[0], nil
+}
+
+// updateStatus writes obj's status with an update of the version the cache
+// gave, for the kinds that come by the thousand: the API server takes an
+// update for less work than a merge patch, which it must first apply to
+// the stored object. conflict means the object changed since (the cache
+// was behind): look again, quietly — the reconcile reads the new version.
+func updateStatus(ctx context.Context, c client.Client, obj client.Object) (conflict bool, err error) {
+	err = c.Status().Update(ctx, obj)
+	switch {
+	case apierrors.IsConflict(err):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("writing the status of %s %s: %w", kindOf(obj), obj.GetName(), err)
+	}
+	return false, nil
+}
+
+// conflictRetry is how soon a reconcile whose status write conflicted
+// looks again: time for the cache to catch up with the newer version.
+func conflictRetry(conflict bool) time.Duration {
+	if conflict {
+		return 200 * time.Millisecond
+	}
+	return 0
 }

@@ -107,7 +107,7 @@ func compileConfig(in configInput) (*compiled, error) {
 	sort.Strings(out.mailboxes)
 	sort.Strings(out.aliases)
 
-	cfg, err := config.New(c)
+	cfg, err := config.Build(&c) // c is not used again: no copy
 	if err != nil {
 		return nil, fmt.Errorf("compiling the configuration of MailServer %s: %w", ms.Name, err)
 	}

@@ -49,8 +49,8 @@ func (r *MailAliasReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	if equality.Semantic.DeepEqual(before.Status, a.Status) {
 		return reconcile.Result{}, nil
 	}
-	if err := r.Status().Patch(ctx, a, client.MergeFrom(before)); err != nil {
-		return reconcile.Result{}, fmt.Errorf("writing the status of MailAlias %s: %w", a.Name, err)
+	if conflict, err := updateStatus(ctx, r.Client, a); conflict || err != nil {
+		return reconcile.Result{RequeueAfter: conflictRetry(conflict)}, err
 	}
 	r.recordReady(a, before.Status.Conditions, a.Status.Conditions)
 	return reconcile.Result{}, nil

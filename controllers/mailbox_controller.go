@@ -68,8 +68,8 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	if equality.Semantic.DeepEqual(before.Status, m.Status) {
 		return reconcile.Result{}, nil
 	}
-	if err := r.Status().Patch(ctx, m, client.MergeFrom(before)); err != nil {
-		return reconcile.Result{}, fmt.Errorf("writing the status of Mailbox %s: %w", m.Name, err)
+	if conflict, err := updateStatus(ctx, r.Client, m); conflict || err != nil {
+		return reconcile.Result{RequeueAfter: conflictRetry(conflict)}, err
 	}
 	r.recordReady(m, before.Status.Conditions, m.Status.Conditions)
 	return reconcile.Result{}, nil

@@ -31,6 +31,8 @@ type MailDomainReconciler struct {
 	Options
 	verdicts *verdictStore
 	checks   dnsChecks
+	// externalDNS says whether the DNSEndpoint kind is served.
+	externalDNS *kindCheck
 }
 
 // dnsChecks remembers when each domain's records were last looked up, so
@@ -196,7 +198,7 @@ func (r *MailDomainReconciler) reconcileDNS(ctx context.Context, d *mailv1.MailD
 	records := dnsRecords(d, st.server, st.dkimTXT)
 	d.Status.DNSRecords = mergeVerified(records, d.Status.DNSRecords)
 	manual := d.Spec.DNS.Publish == mailv1.DNSPublishManual
-	if !manual {
+	if !manual && r.externalDNS.installed() {
 		_, err := ensure(ctx, r.Client, buildDNSEndpoint(d, records), func(e, des *dnsendpoint.DNSEndpoint) { e.Spec = des.Spec })
 		switch e, conflict := asNotOwned(err); {
 		case err == nil:
@@ -221,6 +223,9 @@ func (r *MailDomainReconciler) reconcileDNS(ctx context.Context, d *mailv1.MailD
 		st.conds.set(mailv1.MailDomainDNSPublished, metav1.ConditionFalse, mailv1.ReasonManualPublishing, fmt.Sprintf(
 			"spec.dns.publish is Manual: add the records in status.dnsRecords, or the zone-file snippet in ConfigMap %s, to the zone of %s",
 			dnsConfigMapName(d.Name), d.Spec.Domain))
+		if !r.externalDNS.installed() {
+			return nil
+		}
 		if err := deleteOwned(ctx, r.Client, d, &dnsendpoint.DNSEndpoint{}, d.Name); err != nil && !meta.IsNoMatchError(err) {
 			return err
 		}

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -10,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -131,6 +133,34 @@ func installed(mgr manager.Manager, gvk schema.GroupVersionKind) bool {
 	return err == nil
 }
 
+// kindRecheck is how long kindCheck trusts its last answer.
+const kindRecheck = time.Minute
+
+// kindCheck says whether the API server serves a kind, asking again at
+// most once per kindRecheck: the REST mapper answers a kind it does not
+// know with a discovery round trip to the API server, every time, and the
+// MailDomain reconciler, which needs to know whether external-dns is
+// installed, runs at every new Mailbox of the domain.
+type kindCheck struct {
+	mapper meta.RESTMapper
+	gvk    schema.GroupVersionKind
+	now    func() time.Time
+
+	mu      sync.Mutex
+	checked time.Time
+	ok      bool
+}
+
+func (k *kindCheck) installed() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if now := k.now(); k.checked.IsZero() || now.Sub(k.checked) >= kindRecheck || now.Before(k.checked) {
+		_, err := k.mapper.RESTMapping(k.gvk.GroupKind(), k.gvk.Version)
+		k.checked, k.ok = now, err == nil
+	}
+	return k.ok
+}
+
 // Setup registers the field indexes and every reconciler with mgr, whose
 // scheme must come from NewScheme.
 func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
@@ -161,8 +191,9 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 	if err := rp.setup(mgr); err != nil {
 		return err
 	}
-	md := &MailDomainReconciler{Client: mgr.GetClient(), Options: opts, verdicts: store}
-	return md.setup(mgr, installed(mgr, dnsendpoint.GroupVersion.WithKind(dnsendpoint.Kind)))
+	md := &MailDomainReconciler{Client: mgr.GetClient(), Options: opts, verdicts: store,
+		externalDNS: &kindCheck{mapper: mgr.GetRESTMapper(), gvk: dnsendpoint.GroupVersion.WithKind(dnsendpoint.Kind), now: opts.now}}
+	return md.setup(mgr, md.externalDNS.installed())
 }
 
 func (r *MailServerReconciler) setup(mgr manager.Manager, certManager bool) error {

@@ -30,3 +30,12 @@ func BenchmarkJoin10000Mailboxes(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkSplit10000Mailboxes(b *testing.B) {
+	c := bigConfig(b, 10000)
+	for b.Loop() {
+		if _, err := Split(c, "mx-config", 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

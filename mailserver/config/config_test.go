@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -304,4 +306,36 @@ func TestLookupsPanicOnUncompiledConfig(t *testing.T) {
 	}()
 	c := validConfig()
 	c.LookupMailbox("alice@example.test")
+}
+
+func TestBuildIsNewWithoutTheCopy(t *testing.T) {
+	for _, n := range []int{0, 1, 50} {
+		c := bigConfig(t, n)
+		in := *c
+		in.Mailboxes = slices.Clone(c.Mailboxes)
+		viaNew, err := New(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh := *c
+		fresh.Mailboxes = slices.Clone(c.Mailboxes)
+		built, err := Build(&fresh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if built.Hash() != viaNew.Hash() {
+			t.Fatalf("%d mailboxes: Build hashes %s, New %s", n, built.Hash(), viaNew.Hash())
+		}
+		a, err := Split(built, "x", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Split(viaNew, "x", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("%d mailboxes: the shards of Build and New differ", n)
+		}
+	}
 }

@@ -75,7 +75,16 @@ func Parse(data []byte) (*Config, error) {
 		errs = append(errs, FieldError{Path: te.Field, Message: fmt.Sprintf("expected %s, got %s", te.Type, te.Value)})
 		return nil, &ValidationError{Errors: errs}
 	}
-	return finish(&c, errs)
+	return served(finish(&c, errs))
+}
+
+// served drops what only the operator's path keeps from a configuration
+// the server will hold.
+func served(c *Config, err error) (*Config, error) {
+	if c != nil {
+		c.canonical = nil
+	}
+	return c, err
 }
 
 // New validates and compiles a configuration built in code (by the
@@ -86,6 +95,15 @@ func New(c Config) (*Config, error) {
 		return nil, fmt.Errorf("encoding configuration: %w", err)
 	}
 	return parseJSON(data)
+}
+
+// Build is New without New's copy: it validates and compiles c in place
+// and returns it, and the caller hands c over (it must not change it
+// afterwards). For a configuration of 10,000 mailboxes the copy, through
+// JSON, was a third of New's time; the operator, which builds a new
+// configuration for every compilation, uses Build.
+func Build(c *Config) (*Config, error) {
+	return finish(c, nil)
 }
 
 // parseJSON decodes a JSON document this package encoded — New's copy, or
@@ -126,6 +144,7 @@ func finish(c *Config, errs []FieldError) (*Config, error) {
 	}
 	sum := sha256.Sum256(canonical)
 	c.hash = hex.EncodeToString(sum[:])
+	c.canonical = canonical
 	return c, nil
 }
 

@@ -82,12 +82,19 @@ func Split(c *Config, prefix string, maxBytes int) ([]Shard, error) {
 		maxBytes = DefaultShardBytes
 	}
 	c.mustBeCompiled()
-	doc, err := json.Marshal(c)
-	if err != nil {
-		return nil, fmt.Errorf("encoding configuration: %w", err)
+	doc := c.canonical
+	if doc == nil {
+		var err error
+		if doc, err = json.Marshal(c); err != nil {
+			return nil, fmt.Errorf("encoding configuration: %w", err)
+		}
 	}
 	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	// The mailboxes' password hashes, random by design, are most of the
+	// bytes: the best compression saves 3% over the fastest and takes
+	// three times as long (10,000 mailboxes: 665 against 686 KB, 66
+	// against 24 ms).
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 	if err != nil {
 		return nil, fmt.Errorf("compressing configuration: %w", err)
 	}
@@ -178,7 +185,7 @@ func Join(shards []map[string][]byte) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decompressing configuration: %w", err)
 	}
-	c, err := parseJSON(doc) // the digest vouches that Split encoded it
+	c, err := served(parseJSON(doc)) // the digest vouches that Split encoded it
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,10 @@ type Config struct {
 
 	idx  *index // compiled look-up tables; nil unless built by New/Parse/Load
 	hash string // content hash, set with idx
+	// canonical is the encoding hash was computed from, kept by New and
+	// Build (the operator's path, which Splits it next) and not by the
+	// server's Parse, Load and Join.
+	canonical []byte
 }
 
 // Listeners holds one [Listener] per protocol. A listener with no address

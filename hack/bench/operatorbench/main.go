@@ -32,12 +32,17 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
 	"github.com/kubemail/kubemail/controllers"
@@ -71,9 +76,10 @@ func main() {
 	flag.StringVar(&o.pprof, "pprof", "", "serve the operator's pprof endpoints at this loopback address, e.g. 127.0.0.1:6060")
 	flag.StringVar(&o.metrics, "metrics", "", "serve the operator's metrics over HTTP at this loopback address")
 	flag.StringVar(&o.memLimit, "operator-memory-limit", "256MiB",
-		"run the operator as its Deployment does under this memory limit: GOMEMLIMIT at 90% of it, as kubemail sets from its cgroup; empty for none")
+		"run the operator as its Deployment does under this memory limit (KUBEMAIL_MEMORY_LIMIT, which kubemail plans its garbage collection by as it does by its cgroup's limit in a pod); empty for none")
 	flag.IntVar(&o.applyers, "apply-concurrency", 16, "concurrent clients applying the bulk Mailboxes")
 	flag.Parse()
+	ctrllog.SetLogger(logr.Discard()) // the clients' own logs are not the benchmark's output
 	stopOnSignal()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "operatorbench:", err)
@@ -155,7 +161,7 @@ func peakRSS(pid int) (int64, error) {
 
 type results struct {
 	Mailboxes, Domains    int
-	OperatorMemoryLimit   string  // the Deployment's limit the operator ran under, GOMEMLIMIT at 90%
+	OperatorMemoryLimit   string  // the Deployment's limit the operator ran under (KUBEMAIL_MEMORY_LIMIT)
 	ApplySeconds          float64 // creating the objects
 	AllReadySeconds       float64 // from the first create until every Mailbox is Ready
 	OperatorPeakRSSBytes  int64
@@ -220,7 +226,9 @@ func run(o options) error {
 		if err != nil {
 			return fmt.Errorf("-operator-memory-limit: %w", err)
 		}
-		opEnv = append(opEnv, fmt.Sprintf("GOMEMLIMIT=%d", q.Value()/10*9))
+		// What kubemail reads from its cgroup in a pod; GOMEMLIMIT unset,
+		// so it sets its own from the limit.
+		opEnv = append(opEnv, "KUBEMAIL_MEMORY_LIMIT="+strconv.FormatInt(q.Value(), 10), "GOMEMLIMIT=")
 		res.OperatorMemoryLimit = o.memLimit
 	}
 	op, err := start(res.OperatorLog, opEnv, binary, opArgs...)
@@ -273,7 +281,7 @@ func run(o options) error {
 	}
 	res.ApplySeconds = time.Since(began).Seconds()
 	fmt.Printf("applied in %.1f s; waiting for every Mailbox to be Ready\n", res.ApplySeconds)
-	if err := waitAllReady(ctx, c, o.mailboxes, began); err != nil {
+	if err := waitAllReady(ctx, cfg, scheme, o.mailboxes, began); err != nil {
 		return err
 	}
 	res.AllReadySeconds = time.Since(began).Seconds()
@@ -430,31 +438,80 @@ func isReady(conds []metav1.Condition, generation int64) bool {
 	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == generation
 }
 
-func waitAllReady(ctx context.Context, c client.Client, n int, began time.Time) error {
-	last := time.Now()
-	for {
-		list := &mailv1.MailboxList{}
-		if err := c.List(ctx, list, client.InNamespace(namespace)); err != nil {
-			return err
-		}
-		ready := 0
-		for i := range list.Items {
-			if isReady(list.Items[i].Status.Conditions, list.Items[i].Generation) {
-				ready++
+// waitAllReady waits until n Mailboxes are Ready, following them with one
+// list and then a watch: listing 10,000 Mailboxes every second would load
+// the API server the benchmark measures.
+func waitAllReady(ctx context.Context, cfg *rest.Config, scheme *kruntime.Scheme, n int, began time.Time) error {
+	wc, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	ready := map[string]bool{}
+	count := func() int {
+		c := 0
+		for _, ok := range ready {
+			if ok {
+				c++
 			}
 		}
-		if ready >= n {
-			return nil
-		}
-		if time.Since(last) > 10*time.Second {
-			fmt.Printf("  %d of %d Ready after %.0f s\n", ready, n, time.Since(began).Seconds())
-			last = time.Now()
-		}
-		if time.Since(began) > readyTimeout {
-			return fmt.Errorf("only %d of %d Mailboxes Ready after %v", ready, n, readyTimeout)
-		}
-		time.Sleep(time.Second)
+		return c
 	}
+	var rv string
+	relist := func() error {
+		list := &mailv1.MailboxList{}
+		if err := wc.List(ctx, list, client.InNamespace(namespace)); err != nil {
+			return err
+		}
+		clear(ready)
+		for i := range list.Items {
+			ready[list.Items[i].Name] = isReady(list.Items[i].Status.Conditions, list.Items[i].Generation)
+		}
+		rv = list.ResourceVersion
+		return nil
+	}
+	if err := relist(); err != nil {
+		return err
+	}
+	last := time.Now()
+	for count() < n {
+		w, err := wc.Watch(ctx, &mailv1.MailboxList{}, client.InNamespace(namespace), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv}})
+		if err != nil {
+			return err
+		}
+		timeout := time.After(time.Until(began.Add(readyTimeout)))
+	events:
+		for count() < n {
+			select {
+			case ev, ok := <-w.ResultChan():
+				if !ok {
+					break events // the API server ended the watch: start another from rv
+				}
+				m, isMailbox := ev.Object.(*mailv1.Mailbox)
+				if !isMailbox { // a watch error, such as a resource version too old: list again
+					w.Stop()
+					if err := relist(); err != nil {
+						return err
+					}
+					break events
+				}
+				rv = m.ResourceVersion
+				if ev.Type == watch.Deleted {
+					delete(ready, m.Name)
+				} else {
+					ready[m.Name] = isReady(m.Status.Conditions, m.Generation)
+				}
+				if time.Since(last) > 10*time.Second {
+					fmt.Printf("  %d of %d Ready after %.0f s\n", count(), n, time.Since(began).Seconds())
+					last = time.Now()
+				}
+			case <-timeout:
+				w.Stop()
+				return fmt.Errorf("only %d of %d Mailboxes Ready after %v", count(), n, readyTimeout)
+			}
+		}
+		w.Stop()
+	}
+	return nil
 }
 
 // loginOnce logs in over IMAPS (the certificate is the operator's

@@ -169,8 +169,9 @@ func splitLabels(s string) []string {
 }
 
 // freeLoopbackAddr returns a 127.0.0.1 address with a port free now.
-func freeLoopbackAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freeLoopbackAddr(ctx context.Context) (string, error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}

@@ -215,7 +215,7 @@ func run(o options) error {
 	}
 	if o.metrics == "" {
 		// Always served: the reconcile counts go in the report.
-		if o.metrics, err = freeLoopbackAddr(); err != nil {
+		if o.metrics, err = freeLoopbackAddr(context.Background()); err != nil {
 			return err
 		}
 	}

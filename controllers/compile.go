@@ -69,7 +69,7 @@ func compileConfig(in configInput) (*compiled, error) {
 		}
 		name := string(d.Spec.Domain)
 		served[name] = true
-		cd := config.Domain{Name: name, QuotaBytes: quantityBytes(d.Spec.DefaultQuota), CatchAll: in.verdicts.catchAll[name]}
+		cd := config.Domain{Name: name, QuotaBytes: quantityBytes(d.Spec.DefaultQuota), CatchAll: config.Targets(in.verdicts.catchAll[name])}
 		if in.dkimKeys[name] {
 			cd.DKIM = &config.DKIM{Selector: dkimSelector(d), KeyFile: dkimKeyFile(name)}
 		}

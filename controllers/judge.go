@@ -57,8 +57,8 @@ type judgement struct {
 	aliases   map[string]problem
 	// byDomain maps a domain name to the MailDomain that serves it.
 	byDomain map[string]*mailv1.MailDomain
-	// catchAll maps a domain name to its catch-all's (first) target.
-	catchAll map[string]string
+	// catchAll maps a domain name to its catch-all's targets.
+	catchAll map[string][]string
 }
 
 // mailboxServed reports whether a Mailbox is served, perhaps partially.
@@ -120,7 +120,7 @@ type claimant struct {
 func judge(s snapshot) *judgement {
 	j := &judgement{
 		domains: map[string]problem{}, mailboxes: map[string]problem{}, aliases: map[string]problem{},
-		byDomain: map[string]*mailv1.MailDomain{}, catchAll: map[string]string{},
+		byDomain: map[string]*mailv1.MailDomain{}, catchAll: map[string][]string{},
 	}
 	domains := make([]*mailv1.MailDomain, len(s.domains))
 	for i := range s.domains {
@@ -181,7 +181,7 @@ type addressGraph struct {
 	mailbox   map[string][]string // mailbox address → forwardTo
 	boxAlias  map[string]string   // mailbox alias → mailbox address
 	aliases   map[string][]string // alias address → targets
-	catchAlls map[string]string   // domain → catch-all target
+	catchAlls map[string][]string // domain → catch-all targets
 }
 
 func newAddressGraph(j *judgement) *addressGraph {
@@ -268,19 +268,14 @@ func (g *addressGraph) addAlias(a *mailv1.MailAlias) (problem, bool) {
 	for i, t := range a.Spec.Targets {
 		targets[i] = string(t)
 	}
-	var result problem
-	var partial bool
 	if strings.HasPrefix(addr, "@") {
 		dom := addr[1:]
-		if len(targets) > 1 {
-			result = problem{reason: mailv1.ReasonInvalidSpec, partial: true, message: fmt.Sprintf(
-				"a catch-all delivers to one address, so only %s receives mail for %s; make that one an alias with the %d targets", targets[0], addr, len(targets))}
-			partial = true
-		}
-		g.catchAlls[dom] = targets[0]
-		if chain := g.loopFrom(targets[0]); chain != "" {
-			delete(g.catchAlls, dom)
-			return problem{reason: mailv1.ReasonAliasLoop, message: "the catch-all loops back: " + chain + "; break the loop"}, true
+		g.catchAlls[dom] = targets
+		for _, t := range targets {
+			if chain := g.loopFrom(t); chain != "" {
+				delete(g.catchAlls, dom)
+				return problem{reason: mailv1.ReasonAliasLoop, message: "the catch-all loops back: " + chain + "; break the loop"}, true
+			}
 		}
 	} else {
 		g.aliases[addr] = targets
@@ -290,7 +285,7 @@ func (g *addressGraph) addAlias(a *mailv1.MailAlias) (problem, bool) {
 		}
 	}
 	g.owner[addr] = "MailAlias " + a.Name
-	return result, partial
+	return problem{}, false
 }
 
 // next returns where mail for addr goes next, as the server resolves it.
@@ -305,7 +300,7 @@ func (g *addressGraph) next(addr string) []string {
 		return t
 	}
 	if t, ok := g.catchAlls[domainPart(addr)]; ok && g.j.byDomain[domainPart(addr)] != nil {
-		return []string{t}
+		return t
 	}
 	return nil
 }

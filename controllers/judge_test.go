@@ -92,11 +92,16 @@ func TestJudge(t *testing.T) {
 				aliases: []mailv1.MailAlias{alias("all", "@example.com", 1, "nobody@example.com")}},
 			want: []verdict{{kind: "MailAlias", name: "all", reason: mailv1.ReasonAliasLoop}},
 		},
-		"a catch-all with several targets is served with its first": {
+		"a catch-all with several targets is served with all of them": {
 			objects: snapshot{servers: servers, domains: []mailv1.MailDomain{domain("d", "example.com", 0)},
 				mailboxes: []mailv1.Mailbox{mailbox("alice", "alice@example.com", 1), mailbox("bob", "bob@example.com", 1)},
 				aliases:   []mailv1.MailAlias{alias("all", "@example.com", 2, "alice@example.com", "bob@example.com")}},
-			want: []verdict{{kind: "MailAlias", name: "all", reason: mailv1.ReasonInvalidSpec, partial: true, msg: "only alice@example.com"}},
+		},
+		"a catch-all whose second target loops back is refused": {
+			objects: snapshot{servers: servers, domains: []mailv1.MailDomain{domain("d", "example.com", 0)},
+				mailboxes: []mailv1.Mailbox{mailbox("alice", "alice@example.com", 1)},
+				aliases:   []mailv1.MailAlias{alias("all", "@example.com", 2, "alice@example.com", "nobody@example.com")}},
+			want: []verdict{{kind: "MailAlias", name: "all", reason: mailv1.ReasonAliasLoop}},
 		},
 		"a second catch-all for a domain is refused": {
 			objects: snapshot{servers: servers, domains: []mailv1.MailDomain{domain("d", "example.com", 0)},

@@ -294,15 +294,15 @@ func TestAliases(t *testing.T) {
 		return ready(metav1.ConditionFalse, mailv1.ReasonAddressConflict)(a.Status.Conditions, a.Generation)
 	})
 	env.Create(t, fresh(ptrTo(alias("catch-all", "@example.com", 0, "alice@example.com", "bob@example.com")), ns))
-	waitAlias(t, ns, "catch-all", "a catch-all with two targets is reported", func(a *mailv1.MailAlias) error {
-		return ready(metav1.ConditionFalse, mailv1.ReasonInvalidSpec)(a.Status.Conditions, a.Generation)
+	waitAlias(t, ns, "catch-all", "a catch-all with two targets is served", func(a *mailv1.MailAlias) error {
+		return ready(metav1.ConditionTrue, "")(a.Status.Conditions, a.Generation)
 	})
-	served(t, ns, "the catch-all is served with its first target", func(cfg *config.Config) error {
-		d, ok := cfg.LookupDomain("example.com")
-		if !ok || d.CatchAll != "alice@example.com" {
-			return fmt.Errorf("catch-all %+v", d)
+	served(t, ns, "the catch-all is served with both targets", func(cfg *config.Config) error {
+		res, err := cfg.Resolve("whoever@example.com")
+		if err != nil || !res.CatchAll || strings.Join(res.Accounts, " ") != "alice@example.com bob@example.com" {
+			return fmt.Errorf("whoever@example.com resolves to %+v, %v", res, err)
 		}
-		res, err := cfg.Resolve("postmaster@example.com")
+		res, err = cfg.Resolve("postmaster@example.com")
 		if err != nil || len(res.Accounts) != 2 {
 			return fmt.Errorf("postmaster resolves to %+v, %v", res, err)
 		}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"slices"
@@ -126,8 +127,10 @@ func TestNewRefusesInvalidConfigurations(t *testing.T) {
 			[]string{`aliases[0].targets: at least one target is required`}},
 		"an invalid alias target": {func(c *Config) { c.Aliases[0].Targets = append(c.Aliases[0].Targets, "x@") },
 			[]string{`aliases[0].targets[1]: "x@" is not a valid email address`}},
-		"an invalid catch-all": {func(c *Config) { c.Domains[0].CatchAll = "not an address" },
+		"an invalid catch-all": {func(c *Config) { c.Domains[0].CatchAll = Targets{"not an address"} },
 			[]string{`domains[0].catchAll: "not an address" is not a valid email address`}},
+		"an invalid target of a catch-all with several": {func(c *Config) { c.Domains[0].CatchAll = Targets{"alice@example.test", "x@"} },
+			[]string{`domains[0].catchAll[1]: "x@" is not a valid email address`}},
 		"an alias loop": {func(c *Config) {
 			c.Aliases = []Alias{
 				{Address: "a@example.test", Targets: []string{"b@example.test"}},
@@ -142,7 +145,7 @@ func TestNewRefusesInvalidConfigurations(t *testing.T) {
 			c.Mailboxes[0].Aliases = []string{"al@example.test"}
 			c.Mailboxes[0].ForwardTo = []string{"al@example.test"}
 		}, []string{`mailboxes[0].forwardTo: alias loop: alice@example.test → al@example.test → alice@example.test`}},
-		"a catch-all naming a missing address of its own domain": {func(c *Config) { c.Domains[0].CatchAll = "nobody@example.test" },
+		"a catch-all naming a missing address of its own domain": {func(c *Config) { c.Domains[0].CatchAll = Targets{"nobody@example.test"} },
 			[]string{`domains[0].catchAll: alias loop: @example.test → nobody@example.test → nobody@example.test`}},
 		"an alias chain deeper than the limit": {func(c *Config) {
 			c.Aliases = nil
@@ -237,7 +240,9 @@ limits: {commandTimeout: 90s}
 domains:
 - name: Example.TEST
   dkim: {selector: 2024, keyFile: dkim.pem}
+  catchAll: Alice@Example.Test
 - name: BÜCHER.example
+  catchAll: [Jörg@bücher.example, Shop@Partner.NET]
 mailboxes:
 - address: Alice@EXAMPLE.test
   passwordHash: "` + testHash + `"
@@ -264,6 +269,8 @@ aliases:
 		"a mailbox alias is lower-cased":            {c.Mailboxes[0].Aliases[0], "a.smith@example.test"},
 		"a forward target is lower-cased":           {c.Mailboxes[0].ForwardTo[0], "alice@elsewhere.net"},
 		"an alias target is lower-cased":            {c.Aliases[0].Targets[0], "alice@example.test"},
+		"a catch-all may be one address":            {strings.Join(c.Domains[0].CatchAll, " "), "alice@example.test"},
+		"a catch-all may be a list":                 {strings.Join(c.Domains[1].CatchAll, " "), "jörg@xn--bcher-kva.example shop@partner.net"},
 		"trusted CIDRs are masked":                  {c.ProxyProtocol.TrustedCIDRs[0], "10.0.0.0/8"},
 		"IPv6 trusted CIDRs are masked":             {c.ProxyProtocol.TrustedCIDRs[1], "2001:db8::/32"},
 		"the storage driver defaults to sqlite":     {c.Storage.Driver, DriverSQLite},
@@ -337,5 +344,31 @@ func TestBuildIsNewWithoutTheCopy(t *testing.T) {
 		if !reflect.DeepEqual(a, b) {
 			t.Fatalf("%d mailboxes: the shards of Build and New differ", n)
 		}
+	}
+}
+
+func TestTargetsEncodeOneAddressAsAString(t *testing.T) {
+	cases := map[string]struct {
+		t    Targets
+		want string
+	}{
+		"one address is a string, as before lists (hashes unchanged)": {Targets{"a@x.test"}, `"a@x.test"`},
+		"several are a list": {Targets{"a@x.test", "b@x.test"}, `["a@x.test","b@x.test"]`},
+		"none is left out":   {nil, `null`},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := json.Marshal(tc.t)
+			if err != nil || string(got) != tc.want {
+				t.Fatalf("Marshal = %s, %v; want %s", got, err, tc.want)
+			}
+		})
+	}
+	var got Targets
+	if err := json.Unmarshal([]byte(`{"x": 1}`), &got); err == nil {
+		t.Fatal("an object decoded as Targets")
+	}
+	if err := json.Unmarshal([]byte(`""`), &got); err != nil || got != nil {
+		t.Fatalf(`"" decoded as %q, %v; want none`, got, err)
 	}
 }

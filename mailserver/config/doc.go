@@ -20,7 +20,7 @@
 //	limits: {maxMessageBytes: 26214400, commandTimeout: 5m}
 //	domains:
 //	- name: example.com
-//	  catchAll: admin@example.com
+//	  catchAll: admin@example.com          # or a list: [admin@example.com, ops@example.net]
 //	  dkim: {selector: k1, keyFile: /etc/kubemail/dkim/example.com.pem}
 //	mailboxes:
 //	- address: admin@example.com

@@ -97,10 +97,14 @@ func compile(c *Config) (*index, []FieldError) {
 		}
 	}
 	for i, d := range c.Domains {
-		if d.CatchAll != "" {
-			// Expanded as the target of "@domain", so that a catch-all
+		for j, t := range d.CatchAll {
+			// Expanded as a target of "@domain", so that a catch-all
 			// naming a missing address is dangling, like any alias target.
-			check(fmt.Sprintf("domains[%d].catchAll", i), d.CatchAll, "@"+d.Name)
+			p := fmt.Sprintf("domains[%d].catchAll", i)
+			if len(d.CatchAll) > 1 {
+				p = fmt.Sprintf("%s[%d]", p, j)
+			}
+			check(p, t, "@"+d.Name)
 		}
 	}
 	for i, m := range c.Mailboxes {
@@ -189,9 +193,9 @@ func (r *resolver) expand(addr string, stack []string) error {
 	if a, ok := r.idx.aliases[addr]; ok {
 		return r.expandAll(a.Targets, stack)
 	}
-	if dom.CatchAll != "" {
+	if len(dom.CatchAll) > 0 {
 		r.res.CatchAll = true
-		return r.expand(dom.CatchAll, stack)
+		return r.expandAll(dom.CatchAll, stack)
 	}
 	if len(stack) == 1 {
 		return ErrUnknownRecipient

@@ -16,9 +16,9 @@ func resolveConfig(t *testing.T) *Config {
 		Storage:       Storage{Path: "data"},
 		ProxyProtocol: ProxyProtocol{TrustedCIDRs: []string{"10.0.0.0/8", "2001:db8::/32"}},
 		Domains: []Domain{
-			{Name: "example.test", CatchAll: "catchall@example.test", QuotaBytes: 1000},
+			{Name: "example.test", CatchAll: Targets{"catchall@example.test"}, QuotaBytes: 1000},
 			{Name: "example.org"},
-			{Name: "bücher.example"},
+			{Name: "bücher.example", CatchAll: Targets{"jörg@bücher.example", "Shop@Partner.net"}},
 		},
 		Mailboxes: []Mailbox{
 			{Address: "alice@example.test", PasswordHash: testHash, Aliases: []string{"A.Smith@example.test"}},
@@ -76,6 +76,9 @@ func TestResolve(t *testing.T) {
 			Resolution{Recipient: "whoever@example.test", Local: true, Accounts: []string{"catchall@example.test"}, CatchAll: true}, nil},
 		"an alias target with an unknown local part goes to the catch-all": {"via-catchall@example.org",
 			Resolution{Recipient: "via-catchall@example.org", Local: true, Accounts: []string{"catchall@example.test"}, CatchAll: true}, nil},
+		"a catch-all with several targets delivers to each": {"whoever@bücher.example",
+			Resolution{Recipient: "whoever@xn--bcher-kva.example", Local: true, Accounts: []string{"jörg@xn--bcher-kva.example"},
+				External: []string{"shop@partner.net"}, CatchAll: true}, nil},
 		"an unknown local part without catch-all is unknown": {"whoever@example.org",
 			Resolution{Recipient: "whoever@example.org", Local: true}, ErrUnknownRecipient},
 		"an alias whose only target is missing is unknown": {"gone@example.org",

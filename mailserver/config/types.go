@@ -163,9 +163,10 @@ type Domain struct {
 	// Name is the domain; internationalised names are stored as lower-case
 	// A-labels (xn--…).
 	Name string `json:"name"`
-	// CatchAll receives mail for unknown local parts of this domain; empty
-	// means such mail is refused. It may be local or external.
-	CatchAll string `json:"catchAll,omitempty"`
+	// CatchAll receives mail for unknown local parts of this domain: one
+	// address, or a list; empty means such mail is refused. Its addresses
+	// may be local or external.
+	CatchAll Targets `json:"catchAll,omitempty"`
 	// DKIM signs outgoing mail of this domain, when set.
 	DKIM *DKIM `json:"dkim,omitempty"`
 	// QuotaBytes is the default quota of the domain's mailboxes; 0 is unlimited.

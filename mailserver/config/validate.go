@@ -207,8 +207,12 @@ func (v *validator) domain(path string, d *Domain) {
 		d.Name = name
 		v.domains[name] = true
 	}
-	if d.CatchAll != "" {
-		d.CatchAll = v.address(path+".catchAll", d.CatchAll)
+	for i := range d.CatchAll {
+		p := path + ".catchAll"
+		if len(d.CatchAll) > 1 {
+			p = fmt.Sprintf("%s[%d]", p, i)
+		}
+		d.CatchAll[i] = v.address(p, d.CatchAll[i])
 	}
 	if d.QuotaBytes < 0 {
 		v.add(path+".quotaBytes", "must not be negative, not %d", d.QuotaBytes)

@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
-	"github.com/kubemail/kubemail/mailserver/auth"
+	"github.com/kubemail/kubemail/mailserver/config"
 )
 
 // Passwords. A Mailbox's password reaches the server only as a hash
@@ -56,7 +56,7 @@ type credentials struct {
 }
 
 // hashSlots bounds the argon2id hashes computed at once: each takes
-// auth.HashMemoryKiB (19 MiB), and eight Mailbox workers hashing together
+// config.HashPasswordMemoryKiB (19 MiB), and eight Mailbox workers hashing together
 // would more than double the operator's memory.
 var hashSlots = make(chan struct{}, 2)
 
@@ -68,7 +68,7 @@ func hashPassword(ctx context.Context, password string) (string, error) {
 		return "", ctx.Err()
 	}
 	defer func() { <-hashSlots }()
-	return auth.Hash(password)
+	return config.HashPassword(password)
 }
 
 // generatePassword returns a random password.
@@ -92,7 +92,7 @@ func resolveCredentials(ctx context.Context, c client.Reader, m *mailv1.Mailbox,
 	ref := m.Spec.PasswordSecretRef
 	if ref == nil {
 		if current != nil && current.Annotations[annotationPasswordSource] == sourceGenerated &&
-			len(current.Data[keyPassword]) > 0 && auth.Recognized(string(current.Data[keyPasswordHash])) {
+			len(current.Data[keyPassword]) > 0 && config.RecognizedHash(string(current.Data[keyPasswordHash])) {
 			return credentials{hash: string(current.Data[keyPasswordHash]), password: string(current.Data[keyPassword]),
 				source: sourceGenerated, generated: true}, nil
 		}
@@ -120,15 +120,15 @@ func resolveCredentials(ctx context.Context, c client.Reader, m *mailv1.Mailbox,
 		return credentials{}, &userError{reason: mailv1.ReasonSecretNotFound,
 			message: fmt.Sprintf("Secret %s has no key %q (spec.passwordSecretRef.key)", ref.Name, ref.Key)}
 	}
-	if auth.Recognized(value) {
+	if config.RecognizedHash(value) {
 		return credentials{hash: value, fromRef: true}, nil
 	}
-	if value == "" || len(value) > auth.MaxPasswordLength {
+	if value == "" || len(value) > config.MaxPasswordLength {
 		return credentials{}, &userError{reason: mailv1.ReasonInvalidPassword, message: fmt.Sprintf(
-			"Secret %s key %q holds neither a recognised hash nor a password of 1 to %d bytes", ref.Name, ref.Key, auth.MaxPasswordLength)}
+			"Secret %s key %q holds neither a recognised hash nor a password of 1 to %d bytes", ref.Name, ref.Key, config.MaxPasswordLength)}
 	}
 	source := fmt.Sprintf("%s/%s/%s", s.UID, s.ResourceVersion, ref.Key)
-	if current != nil && current.Annotations[annotationPasswordSource] == source && auth.Recognized(string(current.Data[keyPasswordHash])) {
+	if current != nil && current.Annotations[annotationPasswordSource] == source && config.RecognizedHash(string(current.Data[keyPasswordHash])) {
 		return credentials{hash: string(current.Data[keyPasswordHash]), source: source}, nil
 	}
 	hash, err := hashPassword(ctx, value)
@@ -219,7 +219,7 @@ func secretValue(s *corev1.Secret, key string) (string, bool) {
 func mailboxHash(m *mailv1.Mailbox, secret func(name string) *corev1.Secret) (string, bool) {
 	if ref := m.Spec.PasswordSecretRef; ref != nil {
 		if s := secret(ref.Name); s != nil {
-			if v, ok := secretValue(s, ref.Key); ok && auth.Recognized(v) {
+			if v, ok := secretValue(s, ref.Key); ok && config.RecognizedHash(v) {
 				return v, true
 			}
 		}

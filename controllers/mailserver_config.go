@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
-	"github.com/kubemail/kubemail/mailserver/auth"
 	"github.com/kubemail/kubemail/mailserver/config"
 )
 
@@ -130,7 +129,7 @@ func passwordHashOf(s *corev1.Secret, m *mailv1.Mailbox) (string, bool) {
 		return "", false
 	}
 	hash := string(s.Data[keyPasswordHash])
-	return hash, auth.Recognized(hash)
+	return hash, config.RecognizedHash(hash)
 }
 
 // reconcileConfig compiles the configuration and writes it into the

@@ -172,9 +172,10 @@ func (r *MailboxReconciler) reconcileCredentials(ctx context.Context, m *mailv1.
 		current = nil
 	case err != nil:
 		return "", fmt.Errorf("reading the credentials of Mailbox %s: %w", m.Name, err)
-	case !ownedBy(current, string(m.UID)):
-		return "", &userError{reason: reasonObjectConflict,
-			message: (&notOwnedError{kind: "Secret", name: current.Name, owner: "Mailbox " + m.Name}).Error()}
+	}
+	var foreign *corev1.Secret // a Secret of that name the Mailbox does not own
+	if current != nil && !ownedBy(current, string(m.UID)) {
+		foreign, current = current, nil
 	}
 	cr, err := resolveCredentials(ctx, r.Client, m, current)
 	if err != nil {
@@ -182,12 +183,18 @@ func (r *MailboxReconciler) reconcileCredentials(ctx context.Context, m *mailv1.
 	}
 	m.Status.CredentialsSecretName = ""
 	if cr.fromRef {
+		// No credentials Secret needed: drop the Mailbox's own, leave
+		// anyone else's alone.
 		if current != nil {
 			if err := deleteOwned(ctx, r.Client, m, &corev1.Secret{}, current.Name); err != nil {
 				return "", err
 			}
 		}
 		return cr.hash, nil
+	}
+	if foreign != nil {
+		return "", &userError{reason: reasonObjectConflict,
+			message: (&notOwnedError{kind: "Secret", name: foreign.Name, owner: "Mailbox " + m.Name}).Error()}
 	}
 	if _, err := ensure(ctx, r.Client, buildCredentialsSecret(m, cr), updateSecret); err != nil {
 		if e, ok := asNotOwned(err); ok {

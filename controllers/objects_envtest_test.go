@@ -261,6 +261,26 @@ func TestMailboxes(t *testing.T) {
 		}
 	})
 
+	t.Run("a hash in the password Secret needs no credentials Secret, so someone else's does not matter", func(t *testing.T) {
+		env.Create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "trent-credentials", Namespace: ns},
+			Data: map[string][]byte{keyPasswordHash: []byte(testHash)}})
+		secret(t, ns, "trent-password", map[string]string{"password": testHash2})
+		env.Create(t, fresh(ptrTo(mailbox("trent", "trent@example.com", 0, passwordRef("trent-password"))), ns))
+		waitMailbox(t, ns, "trent", "trent is Ready", func(m *mailv1.Mailbox) error {
+			return ready(metav1.ConditionTrue, mailv1.ReasonReady)(m.Status.Conditions, m.Generation)
+		})
+		served(t, ns, "trent is served with the hash of his password Secret", func(cfg *config.Config) error {
+			if h, _, _ := cfg.LookupPassword("trent@example.com"); h != testHash2 {
+				return errors.New("trent's hash is not the one in trent-password")
+			}
+			return nil
+		})
+		s := &corev1.Secret{}
+		if err := get(ns, "trent-credentials", s); err != nil || string(s.Data[keyPasswordHash]) != testHash {
+			t.Errorf("someone else's trent-credentials was changed or deleted: %v", err)
+		}
+	})
+
 	t.Run("an unusable password is reported", func(t *testing.T) {
 		secret(t, ns, "carol-password", map[string]string{"password": strings.Repeat("x", auth.MaxPasswordLength+1)})
 		env.Create(t, fresh(ptrTo(mailbox("carol", "carol@example.com", 0, passwordRef("carol-password"))), ns))

@@ -34,6 +34,8 @@ func runServer(ctx context.Context, args []string, _, stderr io.Writer) error {
 	resolver := fs.String("resolver", "", "with --config-secret: the DNS server for outbound mail and sender checks, in place of the configuration's (kubemail dev)")
 	var publish listFlag
 	fs.Var(&publish, "publish", "with --config-secret: CONTAINERPORT=HOST:PORT, listen on HOST:PORT for the configuration's listener on that port; repeat for each (kubemail dev)")
+	startupOps := fs.String("startup-ops-address", "",
+		"with --config-secret: serve /healthz, /readyz (not ready) and /metrics here until the configuration is found, such as :9380 (the pod's probes)")
 	pprofAddr := fs.String("pprof-address", "", "serve Go's profiles (/debug/pprof/) on this address, such as 127.0.0.1:6060; keep it on loopback")
 	shutdownTimeout := fs.Duration("shutdown-timeout", server.DefaultShutdownTimeout,
 		"how long to let sessions finish on shutdown before closing them")
@@ -64,9 +66,10 @@ func runServer(ctx context.Context, args []string, _, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "kubemail server: %v\n", err)
 			return errUsage
 		}
+		so.StartupOpsAddress = *startupOps
 		opts.ConfigSecret = so
-	} else if *kubeconfig != "" || *root != "" || *resolver != "" || len(publish) > 0 {
-		fmt.Fprintln(stderr, "kubemail server: --kubeconfig, --root, --resolver and --publish go with --config-secret")
+	} else if *kubeconfig != "" || *root != "" || *resolver != "" || len(publish) > 0 || *startupOps != "" {
+		fmt.Fprintln(stderr, "kubemail server: --kubeconfig, --root, --resolver, --publish and --startup-ops-address go with --config-secret")
 		fs.Usage()
 		return errUsage
 	}

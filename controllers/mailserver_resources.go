@@ -242,7 +242,10 @@ func serverContainerSpec(ms *mailv1.MailServer, image string) corev1.Container {
 		Name:            serverContainer,
 		Image:           image,
 		ImagePullPolicy: corev1.PullIfNotPresent,
-		Args:            []string{"server", "--config-secret", ms.Namespace + "/" + configSecretName(ms.Name, 0)},
+		// The probes answer (not ready) while the server waits for its
+		// configuration, which names the ops listener.
+		Args: []string{"server", "--config-secret", ms.Namespace + "/" + configSecretName(ms.Name, 0),
+			"--startup-ops-address", listenAddress(containerPortOps)},
 		Env: []corev1.EnvVar{
 			{Name: podNameEnv, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 			{Name: podNamespaceEnv, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},

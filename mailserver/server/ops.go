@@ -1,8 +1,12 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -51,4 +55,44 @@ func (s *Server) newOpsServer() *http.Server {
 		WriteTimeout:      opsWriteTimeout,
 		IdleTimeout:       opsIdleTimeout,
 	}
+}
+
+// startupOps serves the ops endpoints at ConfigSecret.StartupOpsAddress
+// while Run waits for the first configuration (/readyz says not ready); the
+// returned function stops it, freeing the address for the configuration's
+// ops listener. Without that address it does nothing.
+func (s *Server) startupOps(ctx context.Context) (stop func(), err error) {
+	addr := s.opts.ConfigSecret.StartupOpsAddress
+	if addr == "" {
+		return func() {}, nil
+	}
+	if l := s.opts.ConfigSecret.Local; l != nil && len(l.Publish) > 0 {
+		_, p, err := net.SplitHostPort(addr)
+		port, perr := strconv.Atoi(p)
+		published, ok := l.Publish[port]
+		if err != nil || perr != nil || !ok {
+			return nil, fmt.Errorf("the startup ops address %s: its port is not published", addr)
+		}
+		addr = published
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening for the ops endpoints until the configuration is found: %w", err)
+	}
+	srv := s.newOpsServer()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("The startup ops endpoint stopped", "error", err)
+		}
+	}()
+	s.log.Info("Serving the ops endpoints until the configuration is found", "address", ln.Addr().String())
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx) // in-flight probes finish; idle ones close
+		<-done
+	}, nil
 }

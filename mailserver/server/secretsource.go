@@ -59,6 +59,12 @@ type SecretOptions struct {
 	// (local.go); the status ConfigMap still receives the hash of the
 	// configuration in the Secrets.
 	Local *Local
+	// StartupOpsAddress, when set, serves the ops endpoints (/healthz 200,
+	// /readyz 503, /metrics) while Run waits for the first configuration,
+	// so a pod's probes answer before its Secret exists; the
+	// configuration's ops listener takes over once it is found. With Local,
+	// its port is published like the configuration's listeners.
+	StartupOpsAddress string
 }
 
 // ParseSecretRef splits "NAMESPACE/NAME".

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -104,11 +105,20 @@ func TestRunServesTheConfigurationOfTheSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A free port for the ops endpoints served while the server waits.
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	startupOps := probe.Addr().String()
+	_ = probe.Close()
+
 	logs := &syncBuffer{}
 	s, err := New(Options{
 		ConfigSecret: &SecretOptions{
 			Client: client, Namespace: testNamespace, Name: config.ShardName("mx-config", 0),
 			StatusConfigMap: "mx-status-mx-0", RetryInterval: 100 * time.Millisecond,
+			StartupOpsAddress: startupOps,
 		},
 		Logger:          slog.New(slog.NewTextHandler(logs, nil)),
 		ShutdownTimeout: 5 * time.Second, ConfigDebounce: 20 * time.Millisecond,
@@ -135,6 +145,16 @@ func TestRunServesTheConfigurationOfTheSecrets(t *testing.T) {
 		t.Fatal("the server is ready without a configuration")
 	default:
 	}
+	for path, want := range map[string]int{"/healthz": http.StatusOK, "/readyz": http.StatusServiceUnavailable} {
+		resp, err := http.Get("http://" + startupOps + path) //nolint:noctx // a test's one-shot probe
+		if err != nil {
+			t.Fatalf("while waiting for the Secret, %s: %v", path, err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("while waiting for the Secret, %s answered %d, want %d", path, resp.StatusCode, want)
+		}
+	}
 
 	c := listeningConfig(t)
 	first := writeShards(t, client, compile(t, c))
@@ -144,6 +164,10 @@ func TestRunServesTheConfigurationOfTheSecrets(t *testing.T) {
 		t.Fatalf("Run ended before it was ready: %v\n%s", err, logs.String())
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the server did not become ready\n%s", logs.String())
+	}
+	if conn, err := net.Dial("tcp", startupOps); err == nil {
+		_ = conn.Close()
+		t.Error("the startup ops endpoint still answers once the configuration serves its own")
 	}
 	if got := s.serving.Current().Hash(); got != first {
 		t.Errorf("serving %.12s, want %.12s", got, first)

@@ -182,7 +182,13 @@ func (s *Server) Run(ctx context.Context) error {
 	from := s.opts.ConfigPath
 	if s.source != nil {
 		defer func() { s.stopSource() }()
-		if s.started = s.startSource(ctx); s.started == nil {
+		stopOps, err := s.startupOps(ctx)
+		if err != nil {
+			return err
+		}
+		s.started = s.startSource(ctx)
+		stopOps()
+		if s.started == nil {
 			return nil // ctx ended before a configuration was found
 		}
 		if err := checkDriver(s.started); err != nil {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -320,6 +321,17 @@ func TestDevRunsTheSamples(t *testing.T) {
 	}
 	var carolPassword string
 	within(t, "a new Mailbox logs in", liveChange, func() bool {
+		// Log in once the Mailbox says it is served, as a user waiting with
+		// kubectl wait would: attempts before then fail, and the server
+		// slows down repeated failures, which this figure is not about.
+		m := &mailv1.Mailbox{}
+		if d.client.Get(ctx, client.ObjectKeyFromObject(carol), m) != nil {
+			return false
+		}
+		if c := meta.FindStatusCondition(m.Status.Conditions, mailv1.ConditionReady); c == nil ||
+			c.Status != metav1.ConditionTrue || c.ObservedGeneration != m.Generation {
+			return false
+		}
 		if carolPassword == "" {
 			sec := &corev1.Secret{}
 			if d.client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "carol-credentials"}, sec) != nil {

@@ -65,17 +65,12 @@ func (l *Local) rebase(c *config.Config) (*config.Config, error) {
 		if !ln.Enabled() || len(l.Publish) == 0 {
 			return
 		}
-		_, p, err := net.SplitHostPort(ln.Address)
-		port, perr := strconv.Atoi(p)
-		addr, ok := l.Publish[port]
-		switch {
-		case err != nil || perr != nil:
-			errs = append(errs, fmt.Sprintf("listeners.%s: cannot read the port of %q", name, ln.Address))
-		case !ok:
-			errs = append(errs, fmt.Sprintf("listeners.%s: port %d is not published", name, port))
-		default:
-			ln.Address = addr
+		addr, err := l.publishedAddr(ln.Address)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("listeners.%s: %v", name, err))
+			return
 		}
+		ln.Address = addr
 	}
 	ls := &out.Listeners
 	for name, ln := range map[string]*config.Listener{
@@ -146,4 +141,19 @@ func (h *sourceHashes) of(hash string) string {
 		}
 	}
 	return hash
+}
+
+// publishedAddr returns the address that listens for a container address
+// such as ":2525": Publish's entry for its port.
+func (l *Local) publishedAddr(addr string) (string, error) {
+	_, p, err := net.SplitHostPort(addr)
+	port, perr := strconv.Atoi(p)
+	if err != nil || perr != nil {
+		return "", fmt.Errorf("cannot read the port of %q", addr)
+	}
+	published, ok := l.Publish[port]
+	if !ok {
+		return "", fmt.Errorf("port %d is not published", port)
+	}
+	return published, nil
 }

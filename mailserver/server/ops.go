@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -67,13 +66,9 @@ func (s *Server) startupOps(ctx context.Context) (stop func(), err error) {
 		return func() {}, nil
 	}
 	if l := s.opts.ConfigSecret.Local; l != nil && len(l.Publish) > 0 {
-		_, p, err := net.SplitHostPort(addr)
-		port, perr := strconv.Atoi(p)
-		published, ok := l.Publish[port]
-		if err != nil || perr != nil || !ok {
-			return nil, fmt.Errorf("the startup ops address %s: its port is not published", addr)
+		if addr, err = l.publishedAddr(addr); err != nil {
+			return nil, fmt.Errorf("the startup ops address: %w", err)
 		}
-		addr = published
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)

@@ -110,7 +110,7 @@ bench-operator: build envtest-bins ## The operator with 10,000 Mailboxes over 10
 
 .PHONY: build
 build: ## Build the kubemail binary into ./bin.
-	go build -trimpath -o $(LOCALBIN)/kubemail .
+	go build -trimpath -o $(LOCALBIN)/kubemail ./cmd/kubemail
 
 .PHONY: dev
 dev: build envtest-bins ## Run the whole system on this machine: a local API server, the CRDs, and more; Ctrl-C stops it.

@@ -36,7 +36,7 @@ func buildAndRun(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "kubemail")
-	build := exec.Command("go", "build", "-o", binary, "github.com/kubemail/kubemail")
+	build := exec.Command("go", "build", "-o", binary, "github.com/kubemail/kubemail/cmd/kubemail")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: building kubemail:", err)

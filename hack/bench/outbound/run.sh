@@ -89,7 +89,7 @@ echo "run.sh: building mailbench" >&2
 if has_target kubemail; then
 	if [[ -z ${KUBEMAIL_BIN:-} ]]; then
 		echo "run.sh: building kubemail" >&2
-		(cd "$ROOT" && go build -o "$WORK/kubemail" .)
+		(cd "$ROOT" && go build -o "$WORK/kubemail" ./cmd/kubemail)
 		KUBEMAIL_BIN=$WORK/kubemail
 	fi
 	[[ -x $KUBEMAIL_BIN ]] || die "KUBEMAIL_BIN=$KUBEMAIL_BIN is not an executable file"

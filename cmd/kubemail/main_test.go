@@ -100,7 +100,7 @@ func (b *syncBuffer) String() string {
 // TestKustomizeRendersTheDefaultInstall checks `kubectl kustomize config/default`.
 func TestKustomizeRendersTheDefaultInstall(t *testing.T) {
 	kubectl := filepath.Join(devenv.AssetsDir(), "kubectl")
-	out, err := exec.Command(kubectl, "kustomize", filepath.Join("config", "default")).CombinedOutput()
+	out, err := exec.Command(kubectl, "kustomize", filepath.Join("..", "..", "config", "default")).CombinedOutput()
 	if err != nil {
 		t.Fatalf("kubectl kustomize config/default: %v\n%s", err, out)
 	}

@@ -53,7 +53,7 @@ func freePort(t *testing.T) string {
 // others alone, and stops cleanly when interrupted.
 func TestOperatorReconcilesItsNamespaces(t *testing.T) {
 	state := t.TempDir()
-	env, err := devenv.Start(devenv.Options{CRDDirs: []string{filepath.Join("config", "crd", "bases")}, StateDir: state})
+	env, err := devenv.Start(devenv.Options{CRDDirs: []string{filepath.Join("..", "..", "config", "crd", "bases")}, StateDir: state})
 	if err != nil {
 		t.Fatal(err)
 	}

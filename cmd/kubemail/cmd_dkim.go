@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/msgauth"
 )
 
@@ -38,13 +38,13 @@ func runDKIM(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	d, err := config.CanonicalDomain(*domain)
+	d, err := mail.CanonicalDomain(*domain)
 	if err != nil {
 		fmt.Fprintf(stderr, "kubemail dkim keygen: --domain %q: %v\n", *domain, err)
 		return errUsage
 	}
 	// A selector has the syntax of a domain name (RFC 6376 §3.1).
-	sel, err := config.CanonicalDomain(*selector)
+	sel, err := mail.CanonicalDomain(*selector)
 	if err != nil {
 		fmt.Fprintf(stderr, "kubemail dkim keygen: --selector %q: %v\n", *selector, err)
 		return errUsage

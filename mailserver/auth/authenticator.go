@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 // DefaultMaxWait is the default of [AuthenticatorOptions].MaxWait.
@@ -15,29 +17,6 @@ const DefaultMaxWait = 10 * time.Second
 
 // maxUsernameLength bounds usernames (an address is at most 254 octets, RFC 5321 §4.5.3.1.3).
 const maxUsernameLength = 320
-
-// ErrInvalidCredentials means the username or password is wrong (or the
-// account does not exist: the two are indistinguishable on purpose).
-var ErrInvalidCredentials = errors.New("invalid credentials")
-
-// ErrSuspended means the password was right but the account is suspended.
-// errors.Is(ErrSuspended, ErrInvalidCredentials) is true, so protocol
-// adapters that map ErrInvalidCredentials to their "authentication failed"
-// reply give a suspended account the very same answer; only the log should
-// tell the two apart (test ErrSuspended first).
-var ErrSuspended error = suspendedError{}
-
-type suspendedError struct{}
-
-// Error implements error.
-func (suspendedError) Error() string { return "account suspended" }
-
-// Is makes errors.Is(ErrSuspended, ErrInvalidCredentials) true.
-func (suspendedError) Is(target error) bool { return target == ErrInvalidCredentials }
-
-// ErrThrottled means the client has failed too often and must come back
-// later; errors.As with *[ThrottledError] gives the delay.
-var ErrThrottled = errors.New("too many failed authentication attempts")
 
 // ThrottledError is returned when the delay an attempt would have to wait
 // exceeds [AuthenticatorOptions].MaxWait. errors.Is(err, ErrThrottled) is true.
@@ -48,11 +27,11 @@ type ThrottledError struct {
 
 // Error implements error.
 func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("%v; retry in %v", ErrThrottled, e.Delay)
+	return fmt.Sprintf("%v; retry in %v", mail.ErrThrottled, e.Delay)
 }
 
-// Is makes errors.Is(err, ErrThrottled) true.
-func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
+// Is makes errors.Is(err, mail.ErrThrottled) true.
+func (e *ThrottledError) Is(target error) bool { return target == mail.ErrThrottled }
 
 // LookupFunc finds an account's password hash and whether it is suspended;
 // ok is false when there is no such account.
@@ -139,14 +118,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, ip netip.Addr, usernam
 	}
 	if account == "" || len(account) > maxUsernameLength || password == "" {
 		a.opts.Throttle.Failure(ip, account)
-		return "", ErrInvalidCredentials
+		return "", mail.ErrInvalidCredentials
 	}
 	hash, suspended, found := a.opts.Lookup(account)
 	if !found {
 		// Errors cannot happen: the dummy hash is ours and well-formed.
 		_, _ = a.opts.Cache.Verify(a.dummy, password)
 		a.opts.Throttle.Failure(ip, account)
-		return "", ErrInvalidCredentials
+		return "", mail.ErrInvalidCredentials
 	}
 	ok, err := a.opts.Cache.Verify(hash, password)
 	if err != nil {
@@ -154,10 +133,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, ip netip.Addr, usernam
 	}
 	if !ok {
 		a.opts.Throttle.Failure(ip, account)
-		return "", ErrInvalidCredentials
+		return "", mail.ErrInvalidCredentials
 	}
 	if suspended {
-		return "", ErrSuspended
+		return "", mail.ErrSuspended
 	}
 	a.opts.Throttle.Success(account)
 	return account, nil

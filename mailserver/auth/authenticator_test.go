@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 type testAccount struct {
@@ -71,31 +73,31 @@ func TestAuthenticate(t *testing.T) {
 			username: " Hello@Example.TEST", password: "Hello world!", wantAccount: "hello@example.test",
 		},
 		"a wrong password is invalid credentials": {
-			username: "hello@example.test", password: "hello world!", wantErr: ErrInvalidCredentials, notErr: ErrSuspended,
+			username: "hello@example.test", password: "hello world!", wantErr: mail.ErrInvalidCredentials, notErr: mail.ErrSuspended,
 		},
 		"an unknown user is invalid credentials": {
-			username: "nobody@example.test", password: "Hello world!", wantErr: ErrInvalidCredentials, notErr: ErrSuspended,
+			username: "nobody@example.test", password: "Hello world!", wantErr: mail.ErrInvalidCredentials, notErr: mail.ErrSuspended,
 		},
 		"a suspended account with the right password is suspended": {
-			username: "suspended@example.test", password: "Hello world!", wantErr: ErrSuspended,
+			username: "suspended@example.test", password: "Hello world!", wantErr: mail.ErrSuspended,
 		},
 		"a suspended account looks like invalid credentials to the client": {
-			username: "suspended@example.test", password: "Hello world!", wantErr: ErrInvalidCredentials,
+			username: "suspended@example.test", password: "Hello world!", wantErr: mail.ErrInvalidCredentials,
 		},
 		"a suspended account with a wrong password is only invalid credentials": {
-			username: "suspended@example.test", password: "nope", wantErr: ErrInvalidCredentials, notErr: ErrSuspended,
+			username: "suspended@example.test", password: "nope", wantErr: mail.ErrInvalidCredentials, notErr: mail.ErrSuspended,
 		},
 		"an empty password is invalid credentials": {
-			username: "hello@example.test", password: "", wantErr: ErrInvalidCredentials,
+			username: "hello@example.test", password: "", wantErr: mail.ErrInvalidCredentials,
 		},
 		"an empty username is invalid credentials": {
-			username: "  ", password: "Hello world!", wantErr: ErrInvalidCredentials,
+			username: "  ", password: "Hello world!", wantErr: mail.ErrInvalidCredentials,
 		},
 		"an overlong username is invalid credentials": {
-			username: strings.Repeat("a", 400) + "@example.test", password: "x", wantErr: ErrInvalidCredentials,
+			username: strings.Repeat("a", 400) + "@example.test", password: "x", wantErr: mail.ErrInvalidCredentials,
 		},
 		"an unusable stored hash is a server fault, not invalid credentials": {
-			username: "broken@example.test", password: "x", wantErr: ErrMalformedHash, notErr: ErrInvalidCredentials,
+			username: "broken@example.test", password: "x", wantErr: ErrMalformedHash, notErr: mail.ErrInvalidCredentials,
 		},
 	}
 	for name, tc := range cases {
@@ -120,7 +122,7 @@ func TestAuthenticate(t *testing.T) {
 
 func TestAuthenticateVerifiesADummyHashForUnknownUsers(t *testing.T) {
 	f := newAuthFixture(t)
-	if _, err := f.auth.Authenticate(context.Background(), clientIP, "nobody@example.test", "guess"); !errors.Is(err, ErrInvalidCredentials) {
+	if _, err := f.auth.Authenticate(context.Background(), clientIP, "nobody@example.test", "guess"); !errors.Is(err, mail.ErrInvalidCredentials) {
 		t.Fatalf("err = %v", err)
 	}
 	// The verification happened (its result is now cached) and was against
@@ -141,7 +143,7 @@ func TestAuthenticateThrottlesRepeatedFailures(t *testing.T) {
 	ctx := context.Background()
 	// Two free failures, then 1s, 2s, 4s of sleep before each attempt.
 	for range 5 {
-		if _, err := f.auth.Authenticate(ctx, clientIP, "hello@example.test", "wrong"); !errors.Is(err, ErrInvalidCredentials) {
+		if _, err := f.auth.Authenticate(ctx, clientIP, "hello@example.test", "wrong"); !errors.Is(err, mail.ErrInvalidCredentials) {
 			t.Fatalf("err = %v", err)
 		}
 	}
@@ -159,7 +161,7 @@ func TestAuthenticateThrottlesRepeatedFailures(t *testing.T) {
 	lookups := len(f.lookups)
 	_, err := f.auth.Authenticate(ctx, clientIP, "hello@example.test", "Hello world!")
 	var te *ThrottledError
-	if !errors.As(err, &te) || te.Delay != 8*time.Second || !errors.Is(err, ErrThrottled) {
+	if !errors.As(err, &te) || te.Delay != 8*time.Second || !errors.Is(err, mail.ErrThrottled) {
 		t.Fatalf("err = %v, want *ThrottledError{8s}", err)
 	}
 	if len(f.lookups) != lookups || len(f.slept) != 3 {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/kubemail/kubemail/mailserver/mail"
+
 	"errors"
 	"fmt"
 	"net/netip"
@@ -175,7 +177,7 @@ func (r *resolver) expand(addr string, stack []string) error {
 	if r.steps++; r.steps > MaxExpansion {
 		return fmt.Errorf("%w: more than %d addresses", ErrAliasLimit, MaxExpansion)
 	}
-	dom, local := r.idx.domains[domainOf(addr)]
+	dom, local := r.idx.domains[mail.Domain(addr)]
 	if !local {
 		r.add(&r.res.External, addr)
 		return nil
@@ -259,11 +261,11 @@ func (r *resolver) add(list *[]string, addr string) {
 // caught by validation, so a loaded configuration does not produce them).
 func (c *Config) Resolve(recipient string) (Resolution, error) {
 	c.mustBeCompiled()
-	addr, err := CanonicalAddress(recipient)
+	addr, err := mail.CanonicalAddress(recipient)
 	if err != nil {
 		return Resolution{}, fmt.Errorf("%w: %v", ErrInvalidAddress, err)
 	}
-	res := Resolution{Recipient: addr, Local: c.isLocal(domainOf(addr))}
+	res := Resolution{Recipient: addr, Local: c.isLocal(mail.Domain(addr))}
 	if !res.Local {
 		return res, nil
 	}
@@ -280,10 +282,10 @@ func (c *Config) Resolve(recipient string) (Resolution, error) {
 // key returns the canonical form of an address for map look-ups, or "" if
 // it is not a valid address. Plain ASCII takes a fast path.
 func key(addr string) string {
-	if isASCII(addr) {
+	if mail.IsASCII(addr) {
 		return strings.ToLower(addr)
 	}
-	a, err := CanonicalAddress(addr)
+	a, err := mail.CanonicalAddress(addr)
 	if err != nil {
 		return ""
 	}
@@ -306,9 +308,9 @@ func (c *Config) IsLocalDomain(domain string) bool {
 func (c *Config) LookupDomain(domain string) (*Domain, bool) {
 	c.mustBeCompiled()
 	d := strings.ToLower(domain)
-	if !isASCII(domain) {
+	if !mail.IsASCII(domain) {
 		var err error
-		if d, err = CanonicalDomain(domain); err != nil {
+		if d, err = mail.CanonicalDomain(domain); err != nil {
 			return nil, false
 		}
 	}
@@ -340,7 +342,7 @@ func (c *Config) QuotaBytes(m *Mailbox) int64 {
 	if m.QuotaBytes > 0 {
 		return m.QuotaBytes
 	}
-	if d, ok := c.LookupDomain(domainOf(m.Address)); ok {
+	if d, ok := c.LookupDomain(mail.Domain(m.Address)); ok {
 		return d.QuotaBytes
 	}
 	return 0

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/kubemail/kubemail/mailserver/mail"
+
 	"net"
 	"net/netip"
 	"slices"
@@ -217,7 +219,7 @@ func (c *Config) OutboundPolicy() OutboundPolicy {
 // "*", else direct delivery.
 func (c *Config) Route(domain string) Route {
 	c.mustBeCompiled()
-	d, err := CanonicalDomain(domain)
+	d, err := mail.CanonicalDomain(domain)
 	if err != nil {
 		d = domain
 	}
@@ -263,7 +265,7 @@ func (c *Config) SenderRateLimit(sender string) int {
 	if n, ok := limits[a]; ok && a != "" {
 		return n
 	}
-	if n, ok := limits["@"+domainOf(a)]; ok && a != "" {
+	if n, ok := limits["@"+mail.Domain(a)]; ok && a != "" {
 		return n
 	}
 	return limits["*"]

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/kubemail/kubemail/mailserver/mail"
+
 	"fmt"
 	"net"
 	"net/netip"
@@ -75,7 +77,7 @@ func (v *validator) relay(r *Relay) {
 		path := fmt.Sprintf("relay.routes[%d]", i)
 		rt := &r.Routes[i]
 		name, pattern := strings.CutPrefix(rt.Domain, "*.")
-		switch d, err := CanonicalDomain(name); {
+		switch d, err := mail.CanonicalDomain(name); {
 		case rt.Domain == "*":
 		case rt.Domain == "":
 			v.add(path+".domain", "required (a domain, \"*.domain\" for its subdomains, or \"*\" for every other domain)")
@@ -109,7 +111,7 @@ func (v *validator) relay(r *Relay) {
 		switch {
 		case l.Sender == "*":
 		case strings.HasPrefix(l.Sender, "@"):
-			if d, err := CanonicalDomain(l.Sender[1:]); err != nil {
+			if d, err := mail.CanonicalDomain(l.Sender[1:]); err != nil {
 				v.add(path+".sender", "%q is not \"@\" and a domain: %v", l.Sender, err)
 			} else {
 				l.Sender = "@" + d
@@ -131,7 +133,7 @@ func (v *validator) smarthost(path string, s *Smarthost) {
 	if s.Host == "" {
 		v.add(path+".host", "required")
 	} else if _, err := netip.ParseAddr(s.Host); err != nil {
-		if h, err := CanonicalDomain(s.Host); err != nil {
+		if h, err := mail.CanonicalDomain(s.Host); err != nil {
 			v.add(path+".host", "%q is neither an IP address nor a host name: %v", s.Host, err)
 		} else {
 			s.Host = h

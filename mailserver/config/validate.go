@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/kubemail/kubemail/mailserver/mail"
+
 	"errors"
 	"fmt"
 	"net"
@@ -32,7 +34,7 @@ func (v *validator) validate(c *Config) {
 	}
 	if c.Hostname == "" {
 		v.add("hostname", "required")
-	} else if h, err := CanonicalDomain(c.Hostname); err != nil {
+	} else if h, err := mail.CanonicalDomain(c.Hostname); err != nil {
 		v.add("hostname", "%q is not a valid host name: %v", c.Hostname, err)
 	} else {
 		c.Hostname = h
@@ -122,7 +124,7 @@ func checkListenAddress(addr string) error {
 	if _, err := netip.ParseAddr(host); err == nil {
 		return nil
 	}
-	if _, err := CanonicalDomain(host); err != nil {
+	if _, err := mail.CanonicalDomain(host); err != nil {
 		return fmt.Errorf("host %q is neither an IP address nor a host name", host)
 	}
 	return nil
@@ -195,7 +197,7 @@ func (v *validator) limits(l Limits) {
 }
 
 func (v *validator) domain(path string, d *Domain) {
-	name, err := CanonicalDomain(d.Name)
+	name, err := mail.CanonicalDomain(d.Name)
 	switch {
 	case d.Name == "":
 		v.add(path+".name", "required")
@@ -243,7 +245,7 @@ func (v *validator) checkAddress(path, addr string) (string, bool) {
 		v.add(path, "required")
 		return addr, false
 	}
-	a, err := CanonicalAddress(addr)
+	a, err := mail.CanonicalAddress(addr)
 	if err != nil {
 		v.add(path, "%q is not a valid email address: %v", addr, err)
 		return addr, false
@@ -258,7 +260,7 @@ func (v *validator) localAddress(path, addr string) string {
 	if !ok {
 		return a
 	}
-	if d := domainOf(a); !v.domains[d] {
+	if d := mail.Domain(a); !v.domains[d] {
 		v.add(path, "domain %q of %q is not in domains", d, a)
 		return a
 	}
@@ -308,11 +310,11 @@ func (v *validator) alias(path string, a *Alias) {
 // labels (RFC 6376 §3.1), and lower-cases it.
 func checkSelector(s string) (string, bool) {
 	s = strings.ToLower(s)
-	if !isASCII(s) || len(s) > 253 {
+	if !mail.IsASCII(s) || len(s) > 253 {
 		return s, false
 	}
 	for _, l := range strings.Split(s, ".") {
-		if checkLabel(l) != nil {
+		if mail.CheckLabel(l) != nil {
 			return s, false
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kubemail/kubemail/internal/testpki"
 	"github.com/kubemail/kubemail/mailserver/auth"
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/store"
 	"github.com/kubemail/kubemail/mailserver/store/sqlite"
 )
@@ -48,7 +49,7 @@ func (a *fakeAuth) Authenticate(_ context.Context, _ netip.Addr, username, passw
 	if pw, ok := a.passwords[strings.ToLower(username)]; ok && pw == password {
 		return strings.ToLower(username), nil
 	}
-	return "", auth.ErrInvalidCredentials
+	return "", mail.ErrInvalidCredentials
 }
 
 func (a *fakeAuth) count() int {

@@ -1,13 +1,12 @@
 package imap
 
 import (
-	"context"
 	"crypto/tls"
 	"log/slog"
 	"net"
-	"net/netip"
 	"time"
 
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
@@ -43,15 +42,6 @@ type Store interface {
 	store.Notifier
 }
 
-// Authenticator checks a username and password for a client at ip and
-// returns the canonical account name. Failures should wrap
-// auth.ErrInvalidCredentials or auth.ErrThrottled (mailserver/auth's
-// Authenticator does); any other error is reported to the client as a
-// temporary failure.
-type Authenticator interface {
-	Authenticate(ctx context.Context, ip netip.Addr, username, password string) (account string, err error)
-}
-
 // Quota gives an account's storage quota in bytes; 0 means unlimited.
 type Quota interface {
 	QuotaBytes(account string) int64
@@ -68,7 +58,7 @@ type Options struct {
 	// Store holds the mail. Required.
 	Store Store
 	// Authenticator checks LOGIN and AUTHENTICATE PLAIN credentials. Required.
-	Authenticator Authenticator
+	Authenticator mail.Authenticator
 	// Quota gives each account's quota; nil means unlimited.
 	Quota Quota
 	// TLSConfig enables STARTTLS on Serve listeners and is required by

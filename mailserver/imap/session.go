@@ -14,7 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
-	"github.com/kubemail/kubemail/mailserver/auth"
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
@@ -159,13 +159,13 @@ func (s *session) Login(username, password string) (err error) {
 	defer s.end("LOGIN", &err)
 	account, err := s.srv.opts.Authenticator.Authenticate(ctx, s.ip, username, password)
 	switch {
-	case errors.Is(err, auth.ErrThrottled):
+	case errors.Is(err, mail.ErrThrottled):
 		s.log.Info("IMAP login throttled")
 		s.srv.obs.AuthFailed(s.info, AuthThrottled)
 		return errThrottled
-	case errors.Is(err, auth.ErrInvalidCredentials):
+	case errors.Is(err, mail.ErrInvalidCredentials):
 		// Suspended accounts get the same answer; the log tells them apart.
-		s.log.Info("IMAP login failed", "suspended", errors.Is(err, auth.ErrSuspended))
+		s.log.Info("IMAP login failed", "suspended", errors.Is(err, mail.ErrSuspended))
 		s.srv.obs.AuthFailed(s.info, AuthInvalid)
 		return imapserver.ErrAuthFailed
 	case err != nil:
@@ -173,7 +173,7 @@ func (s *session) Login(username, password string) (err error) {
 		s.srv.obs.AuthFailed(s.info, AuthError)
 		return errAuthUnavailable
 	}
-	account = store.NormalizeAddress(account)
+	account = mail.Fold(account)
 	if !s.srv.acquireUser(account) {
 		s.log.Info("IMAP login refused: too many sessions", "user", account)
 		s.srv.obs.AuthFailed(s.info, AuthTooManySessions)

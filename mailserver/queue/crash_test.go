@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/resolver"
 	"github.com/kubemail/kubemail/mailserver/resolver/dnstest"
-	"github.com/kubemail/kubemail/mailserver/smtp"
 	"github.com/kubemail/kubemail/mailserver/store"
 	"github.com/kubemail/kubemail/mailserver/store/sqlite"
 )
@@ -73,8 +73,8 @@ func crashChild(dir string) int {
 		wg.Go(func() {
 			for i := 0; time.Now().Before(deadline); i++ {
 				id := fmt.Sprintf("CRASH%dW%dN%d", os.Getpid(), w, i)
-				env := smtp.Envelope{ID: id, From: "alice@a.test", Account: "alice@a.test", ReceivedAt: time.Now(),
-					Recipients: []smtp.Recipient{{Address: "bob@b.test"}}}
+				env := mail.Envelope{ID: id, From: "alice@a.test", Account: "alice@a.test", ReceivedAt: time.Now(),
+					Recipients: []mail.Recipient{{Address: "bob@b.test"}}}
 				body := fmt.Sprintf("From: alice@a.test\r\nTo: bob@b.test\r\nMessage-ID: <%s@crash.test>\r\nSubject: %s\r\n\r\nbody\r\n", id, id)
 				if err := in.Deliver(context.Background(), env, []byte(body)); err != nil {
 					fmt.Fprintln(os.Stderr, "deliver:", err)

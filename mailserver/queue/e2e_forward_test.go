@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/resolver/dnstest"
-	"github.com/kubemail/kubemail/mailserver/smtp"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
@@ -75,7 +75,7 @@ func TestAllowedNetworkRelaysThroughMXSigned(t *testing.T) {
 }
 
 func TestOutboundEntryKeepsTheOriginalRecipient(t *testing.T) {
-	env := smtp.Envelope{ID: "ID", From: "x@c.test", Return: "HDRS", EnvelopeID: "E", RequireTLS: true, Recipients: []smtp.Recipient{
+	env := mail.Envelope{ID: "ID", From: "x@c.test", Return: "HDRS", EnvelopeID: "E", RequireTLS: true, Recipients: []mail.Recipient{
 		{Address: "dave@a.test", Local: true, Accounts: []string{"dave@a.test"}, External: []string{"bob@b.test"}, Notify: []string{"SUCCESS", "FAILURE"}},
 		{Address: "carol@b.test", ORCPT: "rfc822;c@b.test", Notify: []string{"NEVER"}},
 	}}

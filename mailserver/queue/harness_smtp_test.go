@@ -13,25 +13,25 @@ import (
 
 	"github.com/kubemail/kubemail/mailserver/auth"
 	"github.com/kubemail/kubemail/mailserver/config"
-	"github.com/kubemail/kubemail/mailserver/smtp"
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
-// testDirectory is the smtp.Directory over the configuration, as the
+// testDirectory is the mail.Directory over the configuration, as the
 // server's.
 type testDirectory struct {
 	holder    *config.Holder
 	senderAll bool
 }
 
-func (d *testDirectory) Resolve(_ context.Context, rcpt string) (smtp.Recipient, error) {
+func (d *testDirectory) Resolve(_ context.Context, rcpt string) (mail.Recipient, error) {
 	res, err := d.holder.Current().Resolve(rcpt)
 	switch {
 	case errors.Is(err, config.ErrUnknownRecipient), errors.Is(err, config.ErrInvalidAddress):
-		return smtp.Recipient{}, fmt.Errorf("%w: %w", smtp.ErrUnknownRecipient, err)
+		return mail.Recipient{}, fmt.Errorf("%w: %w", mail.ErrUnknownRecipient, err)
 	case err != nil:
-		return smtp.Recipient{}, err
+		return mail.Recipient{}, err
 	}
-	return smtp.Recipient{Address: rcpt, Local: res.Local, Accounts: res.Accounts, External: res.External}, nil
+	return mail.Recipient{Address: rcpt, Local: res.Local, Accounts: res.Accounts, External: res.External}, nil
 }
 
 func (d *testDirectory) SenderAllowed(account, from string) bool {
@@ -44,10 +44,10 @@ type testAuth struct{ holder *config.Holder }
 func (a testAuth) Authenticate(_ context.Context, _ netip.Addr, user, pass string) (string, error) {
 	hash, _, ok := a.holder.LookupPassword(user)
 	if !ok {
-		return "", smtp.ErrInvalidCredentials
+		return "", mail.ErrInvalidCredentials
 	}
 	if good, err := auth.Verify(hash, pass); err != nil || !good {
-		return "", smtp.ErrInvalidCredentials
+		return "", mail.ErrInvalidCredentials
 	}
 	return strings.ToLower(user), nil
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/kubemail/kubemail/mailserver/auth"
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/msgauth"
 	"github.com/kubemail/kubemail/mailserver/resolver"
 	"github.com/kubemail/kubemail/mailserver/resolver/dnstest"
@@ -110,7 +111,7 @@ type deliverHook struct {
 	maxActive int
 }
 
-func (h *deliverHook) Deliver(ctx context.Context, env smtp.Envelope, body []byte) error {
+func (h *deliverHook) Deliver(ctx context.Context, env mail.Envelope, body []byte) error {
 	h.mu.Lock()
 	fail, gate := h.fail, h.gate
 	h.active++

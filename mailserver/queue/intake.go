@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/msgauth"
-	"github.com/kubemail/kubemail/mailserver/smtp"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
@@ -37,7 +37,7 @@ type IntakeOptions struct {
 // Intake is the SMTP server's Deliverer when outbound delivery is on: it
 // stores the local copies and queues the remote recipients of a message
 // in one durable transaction (store.Queue.Submit), so the 250 reply
-// follows a commit that holds both. It is also the smtp.Relayer that
+// follows a commit that holds both. It is also the mail.Relayer that
 // says who may relay and counts rate limits.
 type Intake struct {
 	opts    IntakeOptions
@@ -47,8 +47,8 @@ type Intake struct {
 }
 
 var (
-	_ smtp.Deliverer = (*Intake)(nil)
-	_ smtp.Relayer   = (*Intake)(nil)
+	_ mail.Deliverer = (*Intake)(nil)
+	_ mail.Relayer   = (*Intake)(nil)
 )
 
 // NewIntake returns an Intake.
@@ -69,16 +69,16 @@ func NewIntake(opts IntakeOptions) (*Intake, error) {
 	return in, nil
 }
 
-// RelayAllowed implements smtp.Relayer: relay.allowedNetworks.
+// RelayAllowed implements mail.Relayer: relay.allowedNetworks.
 func (in *Intake) RelayAllowed(ip netip.Addr) bool {
 	return in.opts.Config.Current().RelayAllowed(ip)
 }
 
-// AllowRelay implements smtp.Relayer: relay.rateLimits.
+// AllowRelay implements mail.Relayer: relay.rateLimits.
 func (in *Intake) AllowRelay(_ context.Context, sender string) error {
 	limit := in.opts.Config.Current().SenderRateLimit(sender)
 	if !in.limiter.Allow(sender, limit) {
-		return fmt.Errorf("%s may relay to %d recipients per hour: %w", sender, limit, smtp.ErrRateLimited)
+		return fmt.Errorf("%s may relay to %d recipients per hour: %w", sender, limit, mail.ErrRateLimited)
 	}
 	return nil
 }
@@ -101,8 +101,8 @@ func parseNotify(values []string) store.Notify {
 	return n
 }
 
-// Deliver implements smtp.Deliverer.
-func (in *Intake) Deliver(ctx context.Context, env smtp.Envelope, body []byte) error {
+// Deliver implements mail.Deliverer.
+func (in *Intake) Deliver(ctx context.Context, env mail.Envelope, body []byte) error {
 	cfg := in.opts.Config.Current()
 	now := in.clock.Now()
 	accounts, remote := env.Accounts(), env.Remote()
@@ -129,7 +129,7 @@ func (in *Intake) Deliver(ctx context.Context, env smtp.Envelope, body []byte) e
 	if err != nil {
 		for i, r := range results {
 			if errors.Is(r.Err, store.ErrOverQuota) {
-				return &smtp.OverQuotaError{Account: accounts[i], Permanent: targets[i].QuotaBytes > 0 && int64(len(sub.Body)) > targets[i].QuotaBytes}
+				return &mail.OverQuotaError{Account: accounts[i], Permanent: targets[i].QuotaBytes > 0 && int64(len(sub.Body)) > targets[i].QuotaBytes}
 			}
 		}
 		return fmt.Errorf("delivering message %s: %w", env.ID, err)
@@ -147,7 +147,7 @@ func (in *Intake) Deliver(ctx context.Context, env smtp.Envelope, body []byte) e
 // outbound is the queue entry of a message's remote recipients. A forward
 // target's original recipient (RFC 3461 §4.2) is the local address that
 // forwards to it, unless the client gave one.
-func outbound(env smtp.Envelope, remote []smtp.Remote, now time.Time) *store.Outbound {
+func outbound(env mail.Envelope, remote []mail.Remote, now time.Time) *store.Outbound {
 	out := &store.Outbound{
 		Message: store.OutboundMessage{ID: env.ID, Sender: env.From, Account: env.Account, EnvelopeID: env.EnvelopeID,
 			Return: env.Return, RequireTLS: env.RequireTLS, UTF8: env.UTF8, Created: now},
@@ -170,7 +170,7 @@ func outbound(env smtp.Envelope, remote []smtp.Remote, now time.Time) *store.Out
 // sender's domain's; a domain without a key is not signed for. A key that
 // cannot be read fails the delivery (temporarily), rather than sending
 // mail that DMARC would reject.
-func (in *Intake) sign(cfg *config.Config, env smtp.Envelope, body []byte) ([]byte, error) {
+func (in *Intake) sign(cfg *config.Config, env mail.Envelope, body []byte) ([]byte, error) {
 	if in.opts.Signer == nil || (env.Account == "" && !env.Relayed) {
 		return body, nil
 	}
@@ -179,7 +179,7 @@ func (in *Intake) sign(cfg *config.Config, env smtp.Envelope, body []byte) ([]by
 	if len(candidates) > 1 {
 		candidates = candidates[:1]
 	}
-	candidates = append(candidates, store.AddressDomain(env.From))
+	candidates = append(candidates, mail.Domain(env.From))
 	for _, d := range candidates {
 		dom, ok := cfg.LookupDomain(d)
 		if !ok || dom.DKIM == nil {
@@ -193,7 +193,7 @@ func (in *Intake) sign(cfg *config.Config, env smtp.Envelope, body []byte) ([]by
 // reportLocalSuccess sends the "delivered" reports that local recipients
 // with NOTIFY=SUCCESS asked for (RFC 3461 §5.2.2). Best effort: the
 // message itself is already stored.
-func (in *Intake) reportLocalSuccess(ctx context.Context, cfg *config.Config, env smtp.Envelope, body []byte, now time.Time) {
+func (in *Intake) reportLocalSuccess(ctx context.Context, cfg *config.Config, env mail.Envelope, body []byte, now time.Time) {
 	if env.From == "" {
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
@@ -102,7 +103,7 @@ func (q *Queue) settlement(cfg *config.Config, msg store.OutboundMessage, body [
 func reportSubmission(cfg *config.Config, sender string, report []byte, now time.Time, log *slog.Logger) (store.Submission, bool) {
 	sub := store.Submission{Body: report, InternalDate: now}
 	var remote []string
-	if cfg.IsLocalDomain(store.AddressDomain(sender)) {
+	if cfg.IsLocalDomain(mail.Domain(sender)) {
 		res, err := cfg.Resolve(sender)
 		if err != nil {
 			log.Warn("Dropping a delivery report for an unknown local sender", "sender", sender, "error", err)

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
@@ -32,7 +33,7 @@ func ensureAccounts(ctx context.Context, st store.Store, cfg *config.Config) (in
 	}
 	var missing []string
 	for _, m := range cfg.Mailboxes {
-		if a := store.NormalizeAddress(m.Address); !had[a] {
+		if a := mail.Fold(m.Address); !had[a] {
 			missing = append(missing, a)
 		}
 	}

@@ -14,8 +14,8 @@ import (
 
 	"github.com/kubemail/kubemail/mailserver/auth"
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/pop3"
-	"github.com/kubemail/kubemail/mailserver/smtp"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
@@ -50,9 +50,9 @@ func newAdapters(t *testing.T) *adapterFixture {
 }
 
 // envelope resolves rcpts the way the SMTP server does.
-func (f *adapterFixture) envelope(t *testing.T, rcpts ...string) smtp.Envelope {
+func (f *adapterFixture) envelope(t *testing.T, rcpts ...string) mail.Envelope {
 	t.Helper()
-	env := smtp.Envelope{ID: "TESTID", From: "sender@remote.test", ReceivedAt: time.Now()}
+	env := mail.Envelope{ID: "TESTID", From: "sender@remote.test", ReceivedAt: time.Now()}
 	for _, r := range rcpts {
 		rcpt, err := f.dir.Resolve(context.Background(), r)
 		if err != nil {
@@ -120,9 +120,9 @@ func TestDeliverOverQuotaKeepsNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			err := f.dir.Deliver(context.Background(), f.envelope(t, "team@example.test"), message(tc.size))
-			var oq *smtp.OverQuotaError
+			var oq *mail.OverQuotaError
 			if !errors.As(err, &oq) {
-				t.Fatalf("Deliver: %v, want an *smtp.OverQuotaError", err)
+				t.Fatalf("Deliver: %v, want an *mail.OverQuotaError", err)
 			}
 			if oq.Account != "bob@example.test" || oq.Permanent != tc.permanent {
 				t.Errorf("over quota: %+v, want bob@example.test, permanent %v", oq, tc.permanent)
@@ -158,7 +158,7 @@ func TestCheckQuota(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			err := f.dir.CheckQuota(context.Background(), tc.account, tc.size)
-			var oq *smtp.OverQuotaError
+			var oq *mail.OverQuotaError
 			if tc.wantErr != errors.As(err, &oq) || (err != nil && !tc.wantErr) {
 				t.Fatalf("CheckQuota: %v, want over quota %v", err, tc.wantErr)
 			}
@@ -186,8 +186,8 @@ func TestDirectoryResolve(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r, err := f.dir.Resolve(context.Background(), tc.rcpt)
 			if tc.unknown {
-				if !errors.Is(err, smtp.ErrUnknownRecipient) {
-					t.Fatalf("Resolve: %v, want smtp.ErrUnknownRecipient", err)
+				if !errors.Is(err, mail.ErrUnknownRecipient) {
+					t.Fatalf("Resolve: %v, want mail.ErrUnknownRecipient", err)
 				}
 				return
 			}
@@ -214,9 +214,9 @@ func TestAuthenticatorMapsErrorsForBothProtocols(t *testing.T) {
 		pop3Err        error
 	}{
 		"a good password logs into the canonical account": {"Alice@EXAMPLE.test", testPassword, "alice@example.test", nil, nil},
-		"a wrong password is invalid credentials":         {"alice@example.test", "nope", "", smtp.ErrInvalidCredentials, pop3.ErrInvalidCredentials},
-		"an unknown user is invalid credentials":          {"nobody@example.test", testPassword, "", smtp.ErrInvalidCredentials, pop3.ErrInvalidCredentials},
-		"a suspended account looks like a wrong password": {"carol@example.test", testPassword, "", smtp.ErrInvalidCredentials, pop3.ErrInvalidCredentials},
+		"a wrong password is invalid credentials":         {"alice@example.test", "nope", "", mail.ErrInvalidCredentials, pop3.ErrInvalidCredentials},
+		"an unknown user is invalid credentials":          {"nobody@example.test", testPassword, "", mail.ErrInvalidCredentials, pop3.ErrInvalidCredentials},
+		"a suspended account looks like a wrong password": {"carol@example.test", testPassword, "", mail.ErrInvalidCredentials, pop3.ErrInvalidCredentials},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/msgauth"
 	"github.com/kubemail/kubemail/mailserver/queue"
 	"github.com/kubemail/kubemail/mailserver/resolver"
-	"github.com/kubemail/kubemail/mailserver/smtp"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
@@ -62,22 +62,22 @@ type deliverer struct {
 }
 
 var (
-	_ smtp.Deliverer = deliverer{}
-	_ smtp.Relayer   = deliverer{}
+	_ mail.Deliverer = deliverer{}
+	_ mail.Relayer   = deliverer{}
 )
 
-// Deliver implements smtp.Deliverer.
-func (d deliverer) Deliver(ctx context.Context, env smtp.Envelope, body []byte) error {
+// Deliver implements mail.Deliverer.
+func (d deliverer) Deliver(ctx context.Context, env mail.Envelope, body []byte) error {
 	start := time.Now()
 	err := d.intake.Deliver(ctx, env, body)
 	d.metrics.commit.Observe(time.Since(start).Seconds())
 	return err
 }
 
-// RelayAllowed implements smtp.Relayer.
+// RelayAllowed implements mail.Relayer.
 func (d deliverer) RelayAllowed(ip netip.Addr) bool { return d.intake.RelayAllowed(ip) }
 
-// AllowRelay implements smtp.Relayer.
+// AllowRelay implements mail.Relayer.
 func (d deliverer) AllowRelay(ctx context.Context, sender string) error {
 	return d.intake.AllowRelay(ctx, sender)
 }

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kubemail/kubemail/mailserver/auth"
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/pop3"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
@@ -28,7 +28,7 @@ func (b pop3Backend) Login(ctx context.Context, c pop3.ConnInfo, username, passw
 	account, err := b.auth.Authenticate(ctx, ipOf(c.RemoteAddr), username, password)
 	switch {
 	case err == nil:
-	case errors.Is(err, auth.ErrInvalidCredentials):
+	case errors.Is(err, mail.ErrInvalidCredentials):
 		return nil, fmt.Errorf("%w: %w", pop3.ErrInvalidCredentials, err)
 	default: // throttled, or a server fault: try again later
 		return nil, pop3.TemporaryError(err)

@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/resolver/dnstest"
-	"github.com/kubemail/kubemail/mailserver/store"
 )
 
 // syncBuffer is a log destination safe for concurrent writers.
@@ -241,7 +241,7 @@ func TestReloadCreatesAccountsBeforeServingTheirMailboxes(t *testing.T) {
 	if !strings.Contains(s.logs.String(), "hostname: required") {
 		t.Errorf("the field error was not logged:\n%s", s.logs.String())
 	}
-	if _, err := s.store.Usage(context.Background(), store.NormalizeAddress("alice@example.test")); err != nil {
+	if _, err := s.store.Usage(context.Background(), mail.Fold("alice@example.test")); err != nil {
 		t.Error(err)
 	}
 }

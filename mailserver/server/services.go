@@ -10,6 +10,7 @@ import (
 
 	"github.com/kubemail/kubemail/mailserver/config"
 	"github.com/kubemail/kubemail/mailserver/imap"
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/pop3"
 	"github.com/kubemail/kubemail/mailserver/smtp"
 	"github.com/kubemail/kubemail/mailserver/store"
@@ -44,9 +45,9 @@ type wiring struct {
 	auth authenticator
 	// deliver is the SMTP servers' Deliverer (and Relayer); nil means dir,
 	// which delivers locally only.
-	deliver smtp.Deliverer
+	deliver mail.Deliverer
 	// checker authenticates mail on the MX listener; nil checks nothing.
-	checker smtp.MessageChecker
+	checker mail.MessageChecker
 	store   store.Store
 	metrics *metrics
 	log     *slog.Logger
@@ -57,7 +58,7 @@ type wiring struct {
 func buildServices(w wiring) ([]service, error) {
 	var svcs []service
 	l := w.cfg.Listeners
-	var deliver smtp.Deliverer = w.dir
+	var deliver mail.Deliverer = w.dir
 	if w.deliver != nil {
 		deliver = w.deliver
 	}
@@ -161,7 +162,7 @@ func smtpOptions(w wiring, mode smtp.Mode) smtp.Options {
 
 // checkerFor returns the message checker of an SMTP listener: the MX
 // listener's only.
-func checkerFor(mode smtp.Mode, c smtp.MessageChecker) smtp.MessageChecker {
+func checkerFor(mode smtp.Mode, c mail.MessageChecker) mail.MessageChecker {
 	if mode != smtp.ModeMX {
 		return nil
 	}

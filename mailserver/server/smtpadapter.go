@@ -10,7 +10,7 @@ import (
 
 	"github.com/kubemail/kubemail/mailserver/auth"
 	"github.com/kubemail/kubemail/mailserver/config"
-	"github.com/kubemail/kubemail/mailserver/smtp"
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
@@ -19,7 +19,7 @@ const compensateTimeout = 30 * time.Second
 
 // directory answers the SMTP server's questions from the configuration
 // being served (one snapshot per call) and the store: it is the
-// smtp.Directory, smtp.QuotaChecker and smtp.Deliverer.
+// mail.Directory, mail.QuotaChecker and mail.Deliverer.
 type directory struct {
 	holder  *config.Holder
 	store   store.Store
@@ -28,26 +28,26 @@ type directory struct {
 }
 
 var (
-	_ smtp.Directory    = (*directory)(nil)
-	_ smtp.QuotaChecker = (*directory)(nil)
-	_ smtp.Deliverer    = (*directory)(nil)
+	_ mail.Directory    = (*directory)(nil)
+	_ mail.QuotaChecker = (*directory)(nil)
+	_ mail.Deliverer    = (*directory)(nil)
 )
 
-// Resolve implements smtp.Directory.
-func (d *directory) Resolve(_ context.Context, rcpt string) (smtp.Recipient, error) {
+// Resolve implements mail.Directory.
+func (d *directory) Resolve(_ context.Context, rcpt string) (mail.Recipient, error) {
 	res, err := d.holder.Current().Resolve(rcpt)
 	switch {
 	case errors.Is(err, config.ErrUnknownRecipient), errors.Is(err, config.ErrInvalidAddress):
 		// An address the configuration cannot parse cannot name a mailbox
 		// here either: refused as unknown (550 5.1.1), not retried.
-		return smtp.Recipient{}, fmt.Errorf("resolving %s: %w (%w)", rcpt, smtp.ErrUnknownRecipient, err)
+		return mail.Recipient{}, fmt.Errorf("resolving %s: %w (%w)", rcpt, mail.ErrUnknownRecipient, err)
 	case err != nil:
-		return smtp.Recipient{}, fmt.Errorf("resolving %s: %w", rcpt, err)
+		return mail.Recipient{}, fmt.Errorf("resolving %s: %w", rcpt, err)
 	}
-	return smtp.Recipient{Address: rcpt, Local: res.Local, Accounts: res.Accounts, External: res.External}, nil
+	return mail.Recipient{Address: rcpt, Local: res.Local, Accounts: res.Accounts, External: res.External}, nil
 }
 
-// SenderAllowed implements smtp.Directory.
+// SenderAllowed implements mail.Directory.
 func (d *directory) SenderAllowed(account, from string) bool {
 	return d.holder.Current().SenderAllowed(account, from)
 }
@@ -62,7 +62,7 @@ func (d *directory) quotaBytes(account string) int64 {
 	return 0
 }
 
-// CheckQuota implements smtp.QuotaChecker: usage + size must stay within
+// CheckQuota implements mail.QuotaChecker: usage + size must stay within
 // the quota; a message larger than the whole quota is refused for good.
 func (d *directory) CheckQuota(ctx context.Context, account string, size int64) error {
 	cfg := d.holder.Current()
@@ -75,24 +75,24 @@ func (d *directory) CheckQuota(ctx context.Context, account string, size int64) 
 		return nil
 	}
 	if size > quota {
-		return &smtp.OverQuotaError{Account: account, Permanent: true}
+		return &mail.OverQuotaError{Account: account, Permanent: true}
 	}
 	u, err := d.store.Usage(ctx, account)
 	if err != nil {
 		return fmt.Errorf("reading the usage of %s: %w", account, err)
 	}
 	if u.Bytes+size > quota || (size == 0 && u.Bytes >= quota) {
-		return &smtp.OverQuotaError{Account: account}
+		return &mail.OverQuotaError{Account: account}
 	}
 	return nil
 }
 
-// Deliver implements smtp.Deliverer: one store.Deliver for every account of
+// Deliver implements mail.Deliverer: one store.Deliver for every account of
 // every recipient, INBOX, with each account's quota. The store stores per
 // target; the SMTP contract is all or nothing, so when some targets failed
 // the copies that were stored are expunged again before the failure is
 // reported (see the package documentation).
-func (d *directory) Deliver(ctx context.Context, env smtp.Envelope, body []byte) error {
+func (d *directory) Deliver(ctx context.Context, env mail.Envelope, body []byte) error {
 	cfg := d.holder.Current()
 	accounts := env.Accounts()
 	if len(accounts) == 0 {
@@ -112,13 +112,13 @@ func (d *directory) Deliver(ctx context.Context, env smtp.Envelope, body []byte)
 		return fmt.Errorf("delivering message %s: %w", env.ID, err)
 	}
 	var failed error
-	var overQuota *smtp.OverQuotaError
+	var overQuota *mail.OverQuotaError
 	for i, r := range results {
 		switch {
 		case r.Err == nil:
 		case errors.Is(r.Err, store.ErrOverQuota):
 			if overQuota == nil {
-				overQuota = &smtp.OverQuotaError{Account: accounts[i], Permanent: int64(len(body)) > targets[i].QuotaBytes}
+				overQuota = &mail.OverQuotaError{Account: accounts[i], Permanent: int64(len(body)) > targets[i].QuotaBytes}
 			}
 			failed = errors.Join(failed, r.Err)
 		default:
@@ -161,19 +161,19 @@ type authenticator struct {
 	log  *slog.Logger
 }
 
-// Authenticate implements smtp.Authenticator.
+// Authenticate implements mail.Authenticator.
 func (a authenticator) Authenticate(ctx context.Context, ip netip.Addr, username, password string) (string, error) {
 	account, err := a.auth.Authenticate(ctx, ip, username, password)
 	switch {
 	case err == nil:
 		return account, nil
-	case errors.Is(err, auth.ErrSuspended):
+	case errors.Is(err, mail.ErrSuspended):
 		a.log.Info("Login refused: the account is suspended", "user", username)
-		return "", fmt.Errorf("%w: %w", smtp.ErrInvalidCredentials, err)
-	case errors.Is(err, auth.ErrInvalidCredentials):
-		return "", fmt.Errorf("%w: %w", smtp.ErrInvalidCredentials, err)
-	case errors.Is(err, auth.ErrThrottled):
-		return "", fmt.Errorf("%w: %w", smtp.ErrThrottled, err)
+		return "", fmt.Errorf("%w: %w", mail.ErrInvalidCredentials, err)
+	case errors.Is(err, mail.ErrInvalidCredentials):
+		return "", fmt.Errorf("%w: %w", mail.ErrInvalidCredentials, err)
+	case errors.Is(err, mail.ErrThrottled):
+		return "", fmt.Errorf("%w: %w", mail.ErrThrottled, err)
 	default:
 		return "", err
 	}
@@ -183,8 +183,8 @@ func (a authenticator) Authenticate(ctx context.Context, ip netip.Addr, username
 // address, or the name lower-cased when it is not an address (it then
 // matches no account, and is throttled under that spelling).
 func canonical(username string) string {
-	if c, err := config.CanonicalAddress(username); err == nil {
+	if c, err := mail.CanonicalAddress(username); err == nil {
 		return c
 	}
-	return store.NormalizeAddress(username)
+	return mail.Fold(username)
 }

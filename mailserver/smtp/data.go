@@ -1,6 +1,8 @@
 package smtp
 
 import (
+	"github.com/kubemail/kubemail/mailserver/mail"
+
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -47,7 +49,7 @@ func (s *session) data(r io.Reader) error {
 		ri.Rcpt = env.Recipients[0].Address
 	}
 	header := ri.header()
-	var check CheckResult
+	var check mail.CheckResult
 	if s.checked(env) {
 		ctx, cancel := context.WithTimeout(s.srv.ctx, checkTimeout)
 		check = s.srv.opts.Checker.CheckMessage(ctx, env, content)
@@ -79,7 +81,7 @@ func (s *session) data(r io.Reader) error {
 
 // checked reports whether the message goes through Options.Checker: on the
 // MX listener, from a client that neither authenticated nor may relay.
-func (s *session) checked(env Envelope) bool {
+func (s *session) checked(env mail.Envelope) bool {
 	if s.srv.opts.Checker == nil || s.srv.opts.Mode != ModeMX || env.Account != "" || env.Relayed {
 		return false
 	}
@@ -87,13 +89,13 @@ func (s *session) checked(env Envelope) bool {
 }
 
 // envelope snapshots the transaction.
-func (s *session) envelope() (Envelope, bool) {
+func (s *session) envelope() (mail.Envelope, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.inTx || len(s.rcpts) == 0 {
-		return Envelope{}, false
+		return mail.Envelope{}, false
 	}
-	return Envelope{
+	return mail.Envelope{
 		ID:         newMessageID(),
 		From:       s.from,
 		Recipients: slices.Clone(s.rcpts),

@@ -1,6 +1,8 @@
 package smtp
 
 import (
+	"github.com/kubemail/kubemail/mailserver/mail"
+
 	"errors"
 	"fmt"
 	"strings"
@@ -26,12 +28,12 @@ func TestDelivererErrors(t *testing.T) {
 			reason: ReasonInternal,
 		},
 		"a temporary quota error asks the client to retry": {
-			err:    fmt.Errorf("committing: %w", &OverQuotaError{Account: alice}),
+			err:    fmt.Errorf("committing: %w", &mail.OverQuotaError{Account: alice}),
 			want:   "452 4.2.2 Mailbox full, try again later",
 			reason: ReasonOverQuota,
 		},
 		"a permanent quota error refuses the message": {
-			err:    fmt.Errorf("committing: %w", &OverQuotaError{Account: alice, Permanent: true}),
+			err:    fmt.Errorf("committing: %w", &mail.OverQuotaError{Account: alice, Permanent: true}),
 			want:   "552 5.2.2 Mailbox full",
 			reason: ReasonOverQuota,
 		},

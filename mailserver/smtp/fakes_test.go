@@ -1,6 +1,8 @@
 package smtp
 
 import (
+	"github.com/kubemail/kubemail/mailserver/mail"
+
 	"bytes"
 	"context"
 	"errors"
@@ -13,7 +15,7 @@ import (
 // fakeDirectory serves example.com.
 type fakeDirectory struct {
 	mu         sync.Mutex
-	rcpts      map[string]Recipient
+	rcpts      map[string]mail.Recipient
 	senders    map[string][]string
 	quota      map[string]error
 	resolveErr error
@@ -21,7 +23,7 @@ type fakeDirectory struct {
 
 func newFakeDirectory() *fakeDirectory {
 	return &fakeDirectory{
-		rcpts: map[string]Recipient{
+		rcpts: map[string]mail.Recipient{
 			alice:                      {Local: true, Accounts: []string{alice}},
 			bob:                        {Local: true, Accounts: []string{bob}},
 			"team@example.com":         {Local: true, Accounts: []string{alice, bob}},
@@ -36,32 +38,32 @@ func newFakeDirectory() *fakeDirectory {
 		},
 		senders: map[string][]string{alice: {alice, "alias-alice@example.com"}},
 		quota: map[string]error{
-			"full@example.com":        &OverQuotaError{Account: "full@example.com"},
-			"huge@example.com":        &OverQuotaError{Account: "huge@example.com", Permanent: true},
+			"full@example.com":        &mail.OverQuotaError{Account: "full@example.com"},
+			"huge@example.com":        &mail.OverQuotaError{Account: "huge@example.com", Permanent: true},
 			"quotabroken@example.com": errors.New("quota table unreachable: secret-quota-detail"),
 		},
 	}
 }
 
-func (d *fakeDirectory) Resolve(_ context.Context, rcpt string) (Recipient, error) {
+func (d *fakeDirectory) Resolve(_ context.Context, rcpt string) (mail.Recipient, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.resolveErr != nil {
-		return Recipient{}, d.resolveErr
+		return mail.Recipient{}, d.resolveErr
 	}
 	if rcpt == "lookupbroken@example.com" {
-		return Recipient{}, errors.New("directory backend exploded: secret-lookup-detail")
+		return mail.Recipient{}, errors.New("directory backend exploded: secret-lookup-detail")
 	}
 	domain := strings.ToLower(rcpt[strings.LastIndexByte(rcpt, '@')+1:])
 	if domain != "example.com" {
-		return Recipient{Address: rcpt}, nil
+		return mail.Recipient{Address: rcpt}, nil
 	}
 	r, ok := d.rcpts[strings.ToLower(rcpt)]
 	if !ok {
 		r, ok = d.rcpts[rcpt]
 	}
 	if !ok {
-		return Recipient{}, fmt.Errorf("looking up %s: %w", rcpt, ErrUnknownRecipient)
+		return mail.Recipient{}, fmt.Errorf("looking up %s: %w", rcpt, mail.ErrUnknownRecipient)
 	}
 	r.Address = rcpt
 	return r, nil
@@ -98,7 +100,7 @@ func (a *fakeAuth) Authenticate(_ context.Context, ip netip.Addr, username, pass
 	a.mu.Unlock()
 	switch username {
 	case "throttled@example.com":
-		return "", fmt.Errorf("checking %s: %w", username, ErrThrottled)
+		return "", fmt.Errorf("checking %s: %w", username, mail.ErrThrottled)
 	case "broken@example.com":
 		return "", errors.New("hash store down: secret-auth-detail")
 	case alice:
@@ -106,12 +108,12 @@ func (a *fakeAuth) Authenticate(_ context.Context, ip netip.Addr, username, pass
 			return alice, nil
 		}
 	}
-	return "", fmt.Errorf("checking %s: %w", username, ErrInvalidCredentials)
+	return "", fmt.Errorf("checking %s: %w", username, mail.ErrInvalidCredentials)
 }
 
 // delivery is one call to fakeDeliverer.Deliver.
 type delivery struct {
-	env  Envelope
+	env  mail.Envelope
 	body []byte
 }
 
@@ -126,7 +128,7 @@ type fakeDeliverer struct {
 	started chan struct{}
 }
 
-func (d *fakeDeliverer) Deliver(_ context.Context, env Envelope, body []byte) error {
+func (d *fakeDeliverer) Deliver(_ context.Context, env mail.Envelope, body []byte) error {
 	d.mu.Lock()
 	err, p, gate, started := d.err, d.panic, d.gate, d.started
 	d.mu.Unlock()

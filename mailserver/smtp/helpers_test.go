@@ -1,6 +1,8 @@
 package smtp
 
 import (
+	"github.com/kubemail/kubemail/mailserver/mail"
+
 	"bufio"
 	"context"
 	"crypto/ecdsa"
@@ -96,7 +98,7 @@ func startServer(t *testing.T, mode Mode, tweaks ...func(*Options)) *testServer 
 
 // startServerWith is startServer with another Deliverer than ts.dlv (nil
 // means ts.dlv).
-func startServerWith(t *testing.T, mode Mode, dlv Deliverer, tweaks ...func(*Options)) *testServer {
+func startServerWith(t *testing.T, mode Mode, dlv mail.Deliverer, tweaks ...func(*Options)) *testServer {
 	t.Helper()
 	ts := &testServer{
 		dir: newFakeDirectory(), auth: &fakeAuth{}, dlv: &fakeDeliverer{},

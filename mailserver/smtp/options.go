@@ -1,6 +1,8 @@
 package smtp
 
 import (
+	"github.com/kubemail/kubemail/mailserver/mail"
+
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -100,7 +102,7 @@ type Options struct {
 	Now func() time.Time
 	// Checker, when set, authenticates messages on the MX listener
 	// (ModeMX only; see MessageChecker).
-	Checker MessageChecker
+	Checker mail.MessageChecker
 }
 
 // withDefaults fills zero fields and validates the rest.

@@ -1,6 +1,8 @@
 package smtp
 
 import (
+	"github.com/kubemail/kubemail/mailserver/mail"
+
 	"crypto/tls"
 	"errors"
 	"net/netip"
@@ -195,7 +197,7 @@ func TestReceivedHeader(t *testing.T) {
 }
 
 func TestEnvelopeAccountsAreDeduplicated(t *testing.T) {
-	env := Envelope{Recipients: []Recipient{
+	env := mail.Envelope{Recipients: []mail.Recipient{
 		{Accounts: []string{"a", "b"}}, {Accounts: []string{"b", "c"}}, {Accounts: []string{"a"}},
 	}}
 	if got := strings.Join(env.Accounts(), ","); got != "a,b,c" {
@@ -204,8 +206,8 @@ func TestEnvelopeAccountsAreDeduplicated(t *testing.T) {
 }
 
 func TestOverQuotaErrorMatchesThroughWrapping(t *testing.T) {
-	var qe *OverQuotaError
-	err := errors.Join(errors.New("context"), &OverQuotaError{Account: "a", Permanent: true})
+	var qe *mail.OverQuotaError
+	err := errors.Join(errors.New("context"), &mail.OverQuotaError{Account: "a", Permanent: true})
 	if !errors.As(err, &qe) || !qe.Permanent || qe.Error() != "account a is permanently over quota" {
 		t.Errorf("errors.As found %v", qe)
 	}

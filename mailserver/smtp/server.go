@@ -1,6 +1,8 @@
 package smtp
 
 import (
+	"github.com/kubemail/kubemail/mailserver/mail"
+
 	"context"
 	"crypto/tls"
 	"errors"
@@ -23,11 +25,11 @@ var ErrServerClosed = errors.New("smtp server closed")
 // Server is an SMTP server for one listener role. Create it with NewServer.
 type Server struct {
 	opts    Options
-	dir     Directory
-	quota   QuotaChecker // dir's optional quota check, or nil
-	auth    Authenticator
-	deliver Deliverer
-	relay   Relayer // deliver's optional relay side, or nil
+	dir     mail.Directory
+	quota   mail.QuotaChecker // dir's optional quota check, or nil
+	auth    mail.Authenticator
+	deliver mail.Deliverer
+	relay   mail.Relayer // deliver's optional relay side, or nil
 	log     *slog.Logger
 	obs     Observer
 	smtp    *gosmtp.Server
@@ -42,7 +44,7 @@ type Server struct {
 }
 
 // NewServer returns a server for opts.Mode. auth may be nil in ModeMX.
-func NewServer(opts Options, dir Directory, auth Authenticator, deliverer Deliverer) (*Server, error) {
+func NewServer(opts Options, dir mail.Directory, auth mail.Authenticator, deliverer mail.Deliverer) (*Server, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
@@ -65,8 +67,8 @@ func NewServer(opts Options, dir Directory, auth Authenticator, deliverer Delive
 		cancel:  cancel,
 		conns:   make(map[*trackedConn]struct{}),
 	}
-	s.quota, _ = dir.(QuotaChecker)
-	s.relay, _ = deliverer.(Relayer)
+	s.quota, _ = dir.(mail.QuotaChecker)
+	s.relay, _ = deliverer.(mail.Relayer)
 
 	gs := gosmtp.NewServer(gosmtp.BackendFunc(s.newSession))
 	gs.Domain = opts.Hostname

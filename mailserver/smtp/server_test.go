@@ -1,6 +1,8 @@
 package smtp
 
 import (
+	"github.com/kubemail/kubemail/mailserver/mail"
+
 	"context"
 	"crypto/tls"
 	"errors"
@@ -41,11 +43,11 @@ func TestNewServerValidatesOptions(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			var dir Directory = newFakeDirectory()
+			var dir mail.Directory = newFakeDirectory()
 			if tc.noDir {
 				dir = nil
 			}
-			var auth Authenticator = &fakeAuth{}
+			var auth mail.Authenticator = &fakeAuth{}
 			if tc.noAuth {
 				auth = nil
 			}

@@ -1,6 +1,8 @@
 package smtp
 
 import (
+	"github.com/kubemail/kubemail/mailserver/mail"
+
 	"context"
 	"crypto/tls"
 	"errors"
@@ -46,7 +48,7 @@ type session struct {
 	size    int64 // SIZE declared with MAIL, 0 if none
 	dsn     mailDSN
 	relayed bool // a remote recipient was accepted from a RelayAllowed client
-	rcpts   []Recipient
+	rcpts   []mail.Recipient
 }
 
 // mailDSN is the transaction's MAIL parameters for the queue.
@@ -114,7 +116,7 @@ func (s *session) fail(action string, err error) error {
 
 // quotaReply maps a quota check or delivery error.
 func (s *session) quotaReply(action string, err error) error {
-	var qe *OverQuotaError
+	var qe *mail.OverQuotaError
 	if !errors.As(err, &qe) {
 		return s.fail(action, err)
 	}
@@ -209,7 +211,7 @@ func (s *session) rcpt(to string, opts *gosmtp.RcptOptions) error {
 	defer cancel()
 	r, err := s.srv.dir.Resolve(ctx, to)
 	switch {
-	case errors.Is(err, ErrUnknownRecipient):
+	case errors.Is(err, mail.ErrUnknownRecipient):
 		return s.refuse(ReasonUnknownRecipient, replyUnknownRecipient, "Unknown recipient refused", "rcpt", to)
 	case err != nil:
 		return s.fail("recipient lookup", fmt.Errorf("resolving %s: %w", to, err))
@@ -227,7 +229,7 @@ func (s *session) rcpt(to string, opts *gosmtp.RcptOptions) error {
 		if sender == "" {
 			sender = from
 		}
-		if err := relay.AllowRelay(ctx, sender); errors.Is(err, ErrRateLimited) {
+		if err := relay.AllowRelay(ctx, sender); errors.Is(err, mail.ErrRateLimited) {
 			return s.refuse(ReasonRateLimited, replyRateLimited, "Relay refused: sender rate limit reached",
 				"rcpt", to, "sender", sender)
 		} else if err != nil {
@@ -364,11 +366,11 @@ func (s *session) checkCredentials(mech, authzid, username, password string) err
 		s.srv.obs.AuthFailed(s.srv.opts.Mode, ReasonInternal)
 		s.log.Error("Authenticator accepted credentials without naming an account", "user", username)
 		return replyAuthTempFailure
-	case errors.Is(err, ErrThrottled):
+	case errors.Is(err, mail.ErrThrottled):
 		s.srv.obs.AuthFailed(s.srv.opts.Mode, ReasonThrottled)
 		s.log.Warn("SMTP AUTH throttled", "user", username)
 		return replyAuthThrottled
-	case errors.Is(err, ErrInvalidCredentials):
+	case errors.Is(err, mail.ErrInvalidCredentials):
 		s.srv.obs.AuthFailed(s.srv.opts.Mode, ReasonInvalidCredentials)
 		s.log.Warn("SMTP AUTH failed", "mechanism", mech, "user", username)
 		return replyAuthInvalid

@@ -1,6 +1,8 @@
 package smtp
 
 import (
+	"github.com/kubemail/kubemail/mailserver/mail"
+
 	"crypto/tls"
 	"fmt"
 	"net/netip"
@@ -179,9 +181,9 @@ func TestMXDeliversWithReceivedHeader(t *testing.T) {
 	if string(got[0].body) != wantBody {
 		t.Errorf("stored body:\n%q\nwant\n%q", got[0].body, wantBody)
 	}
-	wantEnv := Envelope{
+	wantEnv := mail.Envelope{
 		ID: env.ID, From: "sender@remote.test", HELO: "client.test",
-		Recipients: []Recipient{{Address: alice, Local: true, Accounts: []string{alice}}},
+		Recipients: []mail.Recipient{{Address: alice, Local: true, Accounts: []string{alice}}},
 		RemoteIP:   netip.MustParseAddr("127.0.0.1"), TLS: true, ReceivedAt: fixedNow,
 	}
 	if fmt.Sprint(env) != fmt.Sprint(wantEnv) {

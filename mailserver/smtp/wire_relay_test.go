@@ -1,6 +1,8 @@
 package smtp
 
 import (
+	"github.com/kubemail/kubemail/mailserver/mail"
+
 	"context"
 	"fmt"
 	"net/netip"
@@ -41,7 +43,7 @@ func (d *relayingDeliverer) AllowRelay(_ context.Context, sender string) error {
 		d.counted = map[string]int{}
 	}
 	if d.limit > 0 && d.counted[sender] >= d.limit {
-		return fmt.Errorf("sender %s: %w", sender, ErrRateLimited)
+		return fmt.Errorf("sender %s: %w", sender, mail.ErrRateLimited)
 	}
 	d.counted[sender]++
 	return nil
@@ -78,7 +80,7 @@ func TestNoOpenRelay(t *testing.T) {
 	} {
 		name := fmt.Sprintf("%s relayer=%v allowed-network=%v", srv.mode, srv.relayer, srv.allowed)
 		t.Run(name, func(t *testing.T) {
-			var dlv Deliverer
+			var dlv mail.Deliverer
 			if srv.relayer {
 				dlv = newRelayingDeliverer(srv.allowed, 0)
 			} else if srv.allowed {
@@ -268,14 +270,14 @@ type fakeChecker struct {
 	calls int
 }
 
-func (c *fakeChecker) CheckMessage(_ context.Context, env Envelope, content []byte) CheckResult {
+func (c *fakeChecker) CheckMessage(_ context.Context, env mail.Envelope, content []byte) mail.CheckResult {
 	c.mu.Lock()
 	c.calls++
 	c.mu.Unlock()
 	if env.From == "reject@remote.test" {
-		return CheckResult{Reject: true, Reason: "dmarc=fail"}
+		return mail.CheckResult{Reject: true, Reason: "dmarc=fail"}
 	}
-	return CheckResult{Header: []byte("Authentication-Results: mx.test; none\r\n"),
+	return mail.CheckResult{Header: []byte("Authentication-Results: mx.test; none\r\n"),
 		Content: []byte(strings.Replace(string(content), "Forged: yes\r\n", "", 1))}
 }
 

@@ -6,7 +6,7 @@
 //
 // # Model
 //
-// An account is keyed by its normalized mailbox address ([NormalizeAddress]).
+// An account is keyed by its normalized mailbox address ([mail.Fold]).
 // It owns folders named with the hierarchy delimiter [Delimiter] ("/"); the
 // name "INBOX" is case-insensitive (RFC 9051 §5.1) and always spelled
 // "INBOX" by the store. Each folder has a UIDVALIDITY that is never reused

@@ -3,6 +3,8 @@ package store
 import (
 	"fmt"
 	"sync"
+
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 // EventKind says what changed.
@@ -68,7 +70,7 @@ const DefaultSubscriptionBuffer = 256
 
 // SubscribeOptions select the events of a subscription.
 type SubscribeOptions struct {
-	// Account is the account to watch (normalized with NormalizeAddress).
+	// Account is the account to watch (normalized with mail.Fold).
 	Account string
 	// Folder, when set, restricts events to that folder (by current or old
 	// name); account-wide events are always delivered.
@@ -94,7 +96,7 @@ func NewHub() *Hub {
 
 // Subscribe registers a subscription; it fails with ErrClosed after Close.
 func (h *Hub) Subscribe(opts SubscribeOptions) (*Subscription, error) {
-	account := NormalizeAddress(opts.Account)
+	account := mail.Fold(opts.Account)
 	if account == "" {
 		return nil, fmt.Errorf("subscribing: empty account: %w", ErrInvalidArgument)
 	}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 )
 
@@ -217,14 +216,4 @@ type SettleResult struct {
 type QueueEntry struct {
 	Message    OutboundMessage
 	Recipients []QueuedRecipient
-}
-
-// AddressDomain returns the domain of an address, lower case: what follows
-// the last "@", or "" when there is none.
-func AddressDomain(address string) string {
-	i := strings.LastIndexByte(address, '@')
-	if i < 0 {
-		return ""
-	}
-	return strings.ToLower(address[i+1:])
 }

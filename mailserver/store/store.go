@@ -16,7 +16,7 @@ type Store interface {
 }
 
 // AccountStore manages accounts. Every method normalizes the address with
-// NormalizeAddress.
+// mail.Fold.
 type AccountStore interface {
 	// EnsureAccount creates the account with DefaultFolders if it does not
 	// exist and reports whether it did; an existing account is left as it is

@@ -12,12 +12,6 @@ const Delimiter = "/"
 // Inbox is the name of the folder that receives mail.
 const Inbox = "INBOX"
 
-// NormalizeAddress returns the key of an account: the address trimmed and
-// lower-cased.
-func NormalizeAddress(address string) string {
-	return strings.ToLower(strings.TrimSpace(address))
-}
-
 // NormalizeFolder returns the stored spelling of a folder name: any case of
 // "INBOX" becomes "INBOX" (RFC 9051 §5.1), and so does the first level of
 // INBOX's inferiors ("inbox/x" is "INBOX/x", as in Dovecot), so a client

@@ -52,9 +52,6 @@ func TestUIDSet(t *testing.T) {
 }
 
 func TestNormalizeAndValidateNames(t *testing.T) {
-	if got := NormalizeAddress("  Bob@Example.ORG\t"); got != "bob@example.org" {
-		t.Fatalf("NormalizeAddress = %q", got)
-	}
 	for in, want := range map[string]string{"inbox": "INBOX", "InBoX": "INBOX", "Inbox/Sub/inbox": "INBOX/Sub/inbox", "Inboxes": "Inboxes", "Sent/inbox": "Sent/inbox"} {
 		if got := NormalizeFolder(in); got != want {
 			t.Errorf("NormalizeFolder(%q) = %q, want %q", in, got, want)

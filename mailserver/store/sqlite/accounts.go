@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
 // EnsureAccount implements store.AccountStore.
 func (s *Store) EnsureAccount(ctx context.Context, address string) (bool, error) {
-	account := store.NormalizeAddress(address)
+	account := mail.Fold(address)
 	if account == "" {
 		return false, fmt.Errorf("ensuring account: empty address: %w", store.ErrInvalidArgument)
 	}
@@ -48,7 +49,7 @@ func (s *Store) EnsureAccount(ctx context.Context, address string) (bool, error)
 
 // DeleteAccount implements store.AccountStore.
 func (s *Store) DeleteAccount(ctx context.Context, address string) error {
-	account := store.NormalizeAddress(address)
+	account := mail.Fold(address)
 	err := s.do(ctx, func(tx *wtx) error {
 		// Folders, messages and tombstones go by cascade; the message
 		// delete trigger releases the bodies.
@@ -97,7 +98,7 @@ func (s *Store) Accounts(ctx context.Context) ([]store.Account, error) {
 
 // Usage implements store.AccountStore.
 func (s *Store) Usage(ctx context.Context, address string) (store.Usage, error) {
-	account := store.NormalizeAddress(address)
+	account := mail.Fold(address)
 	if err := s.readable(); err != nil {
 		return store.Usage{}, fmt.Errorf("reading usage of %s: %w", account, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
@@ -169,5 +170,5 @@ func checkQuota(usage, size, quota int64) error {
 
 // ref normalizes a folder reference.
 func ref(account, folder string) store.FolderRef {
-	return store.FolderRef{Account: store.NormalizeAddress(account), Folder: store.NormalizeFolder(folder)}
+	return store.FolderRef{Account: mail.Fold(account), Folder: store.NormalizeFolder(folder)}
 }

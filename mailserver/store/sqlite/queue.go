@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
@@ -56,7 +57,7 @@ func checkSubmission(s store.Submission) error {
 		return fmt.Errorf("outbound message %s without recipients: %w", out.Message.ID, store.ErrInvalidArgument)
 	}
 	for _, r := range out.Recipients {
-		if store.AddressDomain(r.Address) == "" {
+		if mail.Domain(r.Address) == "" {
 			return fmt.Errorf("outbound recipient %q has no domain: %w", r.Address, store.ErrInvalidArgument)
 		}
 	}
@@ -172,7 +173,7 @@ func (tx *wtx) enqueue(out *store.Outbound, body []byte) error {
 	for _, r := range out.Recipients {
 		if _, err := tx.exec(`INSERT INTO queue_recipients
 			(message_id, address, domain, orcpt, notify, next_attempt) VALUES (?, ?, ?, ?, ?, ?)`,
-			id, r.Address, store.AddressDomain(r.Address), r.ORCPT, int(r.Notify), nanos(out.NextAttempt)); err != nil {
+			id, r.Address, mail.Domain(r.Address), r.ORCPT, int(r.Notify), nanos(out.NextAttempt)); err != nil {
 			return fmt.Errorf("queueing message %s for %s: %w", m.ID, r.Address, err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
@@ -61,7 +62,7 @@ func (s *Store) FolderStatus(ctx context.Context, f store.FolderRef) (store.Fold
 
 // ListFolders implements store.FolderStore.
 func (s *Store) ListFolders(ctx context.Context, account string) ([]store.Folder, error) {
-	account = store.NormalizeAddress(account)
+	account = mail.Fold(account)
 	out, err := s.listFolders(ctx, account)
 	if err != nil {
 		return nil, fmt.Errorf("listing folders of %s: %w", account, err)

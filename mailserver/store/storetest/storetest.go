@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
@@ -88,7 +89,7 @@ func (e *env) account(address string) string {
 	if _, err := e.s.EnsureAccount(e.ctx, address); err != nil {
 		e.t.Fatalf("EnsureAccount(%q): %v", address, err)
 	}
-	return store.NormalizeAddress(address)
+	return mail.Fold(address)
 }
 
 // body returns a small, distinct message.

@@ -1,4 +1,4 @@
-package config
+package mail
 
 import (
 	"errors"
@@ -9,7 +9,8 @@ import (
 	"golang.org/x/net/idna"
 )
 
-// Address syntax and comparison.
+// Address syntax and comparison: the one place in the tree where addresses
+// and domains are parsed and normalised.
 //
 // Domains are compared in their canonical form: IDNA A-labels ("xn--…",
 // UTS #46 lookup mapping), lower-cased, without a trailing dot.
@@ -53,11 +54,11 @@ func CanonicalDomain(name string) (string, error) {
 		return "", errors.New("address literals are not domain names")
 	}
 	a := name
-	if isASCII(name) {
+	if IsASCII(name) {
 		// Check plain names first, for a precise message.
 		a = strings.ToLower(name)
 		for _, l := range strings.Split(a, ".") {
-			if err := checkLabel(l); err != nil {
+			if err := CheckLabel(l); err != nil {
 				return "", err
 			}
 		}
@@ -72,7 +73,7 @@ func CanonicalDomain(name string) (string, error) {
 	}
 	labels := strings.Split(a, ".")
 	for _, l := range labels {
-		if err := checkLabel(l); err != nil {
+		if err := CheckLabel(l); err != nil {
 			return "", err
 		}
 	}
@@ -82,9 +83,10 @@ func CanonicalDomain(name string) (string, error) {
 	return a, nil
 }
 
-// checkLabel checks an ASCII label against RFC 1035 §2.3.1 (as relaxed by
+// CheckLabel checks one lower-case ASCII label (of a domain, or of a DKIM
+// selector) against RFC 1035 §2.3.1 (as relaxed by
 // RFC 1123 §2.1 for a leading digit).
-func checkLabel(l string) error {
+func CheckLabel(l string) error {
 	switch {
 	case l == "":
 		return errors.New("empty label")
@@ -102,7 +104,8 @@ func checkLabel(l string) error {
 	return nil
 }
 
-func isASCII(s string) bool {
+// IsASCII reports whether s holds only ASCII characters.
+func IsASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
 			return false
@@ -172,7 +175,21 @@ func isAtext(c byte) bool {
 		strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
 }
 
-// domainOf returns the domain part of a canonical address.
-func domainOf(addr string) string {
-	return addr[strings.LastIndexByte(addr, '@')+1:]
+// Domain returns the domain of an address, lower-cased: what follows the
+// last "@", or "" when there is none. It does not validate: a canonical
+// address gives its canonical domain, anything else a best guess for a
+// lookup key.
+func Domain(addr string) string {
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 {
+		return ""
+	}
+	return strings.ToLower(addr[i+1:])
+}
+
+// Fold returns the lookup key of a name that may not be a valid address
+// (a login name, a stored account key): trimmed and lower-cased. Canonical
+// addresses are their own key.
+func Fold(name string) string {
+	return strings.ToLower(strings.TrimSpace(name))
 }

@@ -1,5 +1,8 @@
 # kubemail — see README.md for the two commands that matter: `make dev` and `make test`.
 
+# A recipe that fails leaves no half-written target behind.
+.DELETE_ON_ERROR:
+
 # Toolchain: go1.26.10 or later (the machine's go1.26.8 standard library has known,
 # reachable vulnerabilities). The go command fetches it through the module proxy.
 export GOTOOLCHAIN ?= go1.26.10
@@ -43,8 +46,9 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRDs and the operator's RBAC Role f
 	$(CONTROLLER_GEN) rbac:roleName=manager-role paths=./controllers/... output:rbac:artifacts:config=config/rbac
 
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods of the API types.
+generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods of the API types and of internal/dnsendpoint's DNSEndpoint.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./internal/dnsendpoint/...
 
 .PHONY: bundle
 bundle: manifests ## Generate the OLM bundle (bundle/) from the CRDs, RBAC and manager manifests.
@@ -66,11 +70,13 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint with the project's linters (.golangc
 vulncheck: $(GOVULNCHECK) ## Check for known vulnerabilities against an offline copy of the Go vulnerability database.
 	db=$$(VULNDB_VERSION=$(VULNDB_VERSION) hack/vulndb.sh) && $(GOVULNCHECK) -db "file://$$db" ./...
 
+# What the generators write, for verify's drift check.
+GENERATED_PATHS := api config bundle internal/dnsendpoint
 .PHONY: verify
 verify: generate manifests bundle ## Regenerate everything and fail if the committed files differ, or gofmt/go vet complain.
-	@if [ -n "$$(git status --porcelain -- api config bundle)" ]; then \
+	@if [ -n "$$(git status --porcelain -- $(GENERATED_PATHS))" ]; then \
 		echo "generated files are out of date; run 'make generate manifests bundle' and commit:"; \
-		git status --porcelain -- api config bundle; git diff -- api config bundle | head -50; exit 1; fi
+		git status --porcelain -- $(GENERATED_PATHS); git diff -- $(GENERATED_PATHS) | head -50; exit 1; fi
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then \
 		echo "gofmt would change: $$unformatted"; exit 1; fi
 	go vet ./...

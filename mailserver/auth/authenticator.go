@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"time"
@@ -42,9 +43,12 @@ type AuthenticatorOptions struct {
 	// Lookup finds accounts. Required.
 	Lookup LookupFunc
 	// Canonical maps a username as typed by the client to the account name
-	// returned on success and used for throttling. Nil means lower-casing
-	// (config.CanonicalAddress is the usual choice).
+	// returned on success and used for throttling. Nil means CanonicalLogin.
 	Canonical func(username string) string
+	// Logger receives a line for every login refused to a suspended
+	// account (which the client is told is a wrong password); nil discards
+	// them.
+	Logger *slog.Logger
 	// Throttle counts failures. Nil means NewThrottle(ThrottleOptions{}).
 	Throttle *Throttle
 	// Cache caches verifications. Nil means NewVerifyCache(CacheOptions{}).
@@ -64,13 +68,18 @@ type Authenticator struct {
 	dummy string // a hash verified for unknown users, so they cost the same
 }
 
+var _ mail.Authenticator = (*Authenticator)(nil)
+
 // NewAuthenticator builds an Authenticator with the defaults filled in.
 func NewAuthenticator(opts AuthenticatorOptions) (*Authenticator, error) {
 	if opts.Lookup == nil {
 		return nil, errors.New("creating authenticator: Lookup is required")
 	}
 	if opts.Canonical == nil {
-		opts.Canonical = strings.ToLower
+		opts.Canonical = CanonicalLogin
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Throttle == nil {
 		opts.Throttle = NewThrottle(ThrottleOptions{})
@@ -98,8 +107,8 @@ func NewAuthenticator(opts AuthenticatorOptions) (*Authenticator, error) {
 // Authenticate checks username and password for a client at ip and returns
 // the canonical account name. It first waits the [Throttle]'s delay (or
 // fails with *[ThrottledError] if that is longer than MaxWait, or with the
-// context's error if ctx ends first). Errors: [ErrInvalidCredentials],
-// [ErrSuspended], *[ThrottledError], a context error, or a wrapped error
+// context's error if ctx ends first). Errors: [mail.ErrInvalidCredentials],
+// [mail.ErrSuspended], *[ThrottledError], a context error, or a wrapped error
 // for an account whose stored hash is unusable (a server fault: report it
 // as a temporary failure).
 //
@@ -136,10 +145,22 @@ func (a *Authenticator) Authenticate(ctx context.Context, ip netip.Addr, usernam
 		return "", mail.ErrInvalidCredentials
 	}
 	if suspended {
+		a.opts.Logger.Info("Login refused: the account is suspended", "user", account)
 		return "", mail.ErrSuspended
 	}
 	a.opts.Throttle.Success(account)
 	return account, nil
+}
+
+// CanonicalLogin is the account name a login name stands for: its
+// canonical address (mail.CanonicalAddress), or the name folded
+// (mail.Fold) when it is not an address — it then matches no account, and
+// is throttled under that spelling.
+func CanonicalLogin(username string) string {
+	if c, err := mail.CanonicalAddress(username); err == nil {
+		return c
+	}
+	return mail.Fold(username)
 }
 
 // sleepCtx waits d or until ctx is done.

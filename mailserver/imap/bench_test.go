@@ -181,8 +181,8 @@ func fillInbox(b testing.TB, ts *testServer, n int) {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				_, err := ts.store.Deliver(ctx, store.Delivery{Body: []byte(benchMessage(i)),
-					Targets: []store.DeliveryTarget{{Account: "alice@example.com"}}})
+				_, err := ts.store.Submit(ctx, store.Submission{Body: []byte(benchMessage(i)),
+					Local: []store.DeliveryTarget{{Account: "alice@example.com"}}})
 				if err != nil {
 					panic(err)
 				}

@@ -238,9 +238,9 @@ func (ts *testServer) deliver(t testing.TB, account, folder, body string) store.
 	if _, err := ts.store.EnsureAccount(context.Background(), account); err != nil {
 		t.Fatal(err)
 	}
-	res, err := ts.store.Deliver(context.Background(), store.Delivery{
-		Body:    []byte(body),
-		Targets: []store.DeliveryTarget{{Account: account, Folder: folder}},
+	res, err := ts.store.Submit(context.Background(), store.Submission{
+		Body:  []byte(body),
+		Local: []store.DeliveryTarget{{Account: account, Folder: folder}},
 	})
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("delivering: %v %v", err, res)

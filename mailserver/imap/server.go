@@ -16,6 +16,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/kubemail/kubemail/internal/netserve"
 )
 
 // ErrServerClosed is returned by Serve and ServeTLS after Close or Shutdown.
@@ -66,7 +68,7 @@ type Server struct {
 
 	closing   atomic.Bool
 	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
+	listeners netserve.Listeners
 	sessions  map[*session]struct{}
 	perIP     map[netip.Addr]int
 	perUser   map[string]int
@@ -92,7 +94,6 @@ func New(opts Options) (*Server, error) {
 		snapshots: newSnapshots(),
 		ctx:       ctx,
 		cancel:    cancel,
-		listeners: make(map[net.Listener]struct{}),
 		sessions:  make(map[*session]struct{}),
 		perIP:     make(map[netip.Addr]int),
 		perUser:   make(map[string]int),
@@ -117,10 +118,10 @@ func (srv *Server) Serve(l net.Listener) error {
 
 // serve runs the library on the listener wrapping l, which Close closes.
 func (srv *Server) serve(l, wrapped net.Listener) error {
-	if !srv.trackListener(l) {
+	if !srv.listeners.Track(l) {
 		return ErrServerClosed
 	}
-	defer srv.untrackListener(l)
+	defer srv.listeners.Untrack(l)
 	err := srv.lib.Serve(wrapped)
 	if srv.closing.Load() || err == nil {
 		return ErrServerClosed
@@ -159,7 +160,7 @@ func (l tlsListener) Accept() (net.Conn, error) {
 // closed as by Close and ctx's error is returned.
 func (srv *Server) Shutdown(ctx context.Context) error {
 	srv.closing.Store(true)
-	srv.closeListeners()
+	srv.listeners.Close()
 	tick := time.NewTicker(shutdownPoll)
 	defer tick.Stop()
 	for {
@@ -195,7 +196,7 @@ func (srv *Server) byeIdleSessions() int {
 func (srv *Server) Close() error {
 	srv.closing.Store(true)
 	srv.cancel()
-	srv.closeListeners()
+	srv.listeners.Close()
 	srv.mu.Lock()
 	first := !srv.libClosed
 	srv.libClosed = true
@@ -206,32 +207,6 @@ func (srv *Server) Close() error {
 		_ = srv.lib.Close()
 	}
 	return nil
-}
-
-func (srv *Server) closeListeners() {
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
-	for l := range srv.listeners {
-		_ = l.Close()
-		delete(srv.listeners, l)
-	}
-}
-
-func (srv *Server) trackListener(l net.Listener) bool {
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
-	if srv.closing.Load() {
-		_ = l.Close()
-		return false
-	}
-	srv.listeners[l] = struct{}{}
-	return true
-}
-
-func (srv *Server) untrackListener(l net.Listener) {
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
-	delete(srv.listeners, l)
 }
 
 // admit registers a new session unless the server is closing or the

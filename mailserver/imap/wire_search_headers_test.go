@@ -46,9 +46,9 @@ func TestSearchFromHeadersMatchesSearchFromBodies(t *testing.T) {
 		}
 		var uids []store.UID
 		for i, m := range messages {
-			res, err := ts.store.Deliver(ctx, store.Delivery{Body: []byte(m),
+			res, err := ts.store.Submit(ctx, store.Submission{Body: []byte(m),
 				InternalDate: time.Date(2024, 5, 14+i%3, 12, 0, 0, 0, time.UTC),
-				Targets:      []store.DeliveryTarget{{Account: "alice@example.com"}}})
+				Local:        []store.DeliveryTarget{{Account: "alice@example.com"}}})
 			if err != nil {
 				t.Fatalf("message %d: %v", i, err)
 			}

@@ -25,8 +25,8 @@ func TestSearch(t *testing.T) {
 			"Date: Wed, 15 May 2024 09:00:00 +0000\r\nX-Priority: 1\r\n\r\n" + strings.Repeat("pizza ", 200) + "\r\n",
 			time.Date(2024, 5, 15, 9, 0, 0, 0, time.UTC)},
 	} {
-		_, err := ts.store.Deliver(ctx, store.Delivery{Body: []byte(m.body), InternalDate: m.date,
-			Targets: []store.DeliveryTarget{{Account: "alice@example.com"}}})
+		_, err := ts.store.Submit(ctx, store.Submission{Body: []byte(m.body), InternalDate: m.date,
+			Local: []store.DeliveryTarget{{Account: "alice@example.com"}}})
 		if err != nil {
 			t.Fatalf("message %d: %v", i+1, err)
 		}

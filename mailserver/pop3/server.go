@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kubemail/kubemail/internal/netserve"
 )
 
 // Defaults for the zero values of Options.
@@ -145,7 +147,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	closing   atomic.Bool
-	listeners map[net.Listener]struct{}
+	listeners netserve.Listeners
 	conns     map[net.Conn]struct{}
 	sessions  sync.WaitGroup
 	locks     map[string]struct{} // maildrop names in use (RFC 1939 §4)
@@ -183,14 +185,13 @@ func New(opts Options) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		opts:      opts,
-		log:       opts.Logger.With("proto", "pop3"),
-		obs:       opts.Observer,
-		ctx:       ctx,
-		cancel:    cancel,
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[net.Conn]struct{}),
-		locks:     make(map[string]struct{}),
+		opts:   opts,
+		log:    opts.Logger.With("proto", "pop3"),
+		obs:    opts.Observer,
+		ctx:    ctx,
+		cancel: cancel,
+		conns:  make(map[net.Conn]struct{}),
+		locks:  make(map[string]struct{}),
 	}, nil
 }
 
@@ -212,10 +213,10 @@ func (srv *Server) ServeTLS(l net.Listener) error {
 }
 
 func (srv *Server) serve(l net.Listener, implicitTLS bool) error {
-	if !srv.trackListener(l) {
+	if !srv.listeners.Track(l) {
 		return ErrServerClosed
 	}
-	defer srv.untrackListener(l)
+	defer srv.listeners.Untrack(l)
 	var backoff time.Duration
 	for {
 		c, err := l.Accept()
@@ -253,7 +254,7 @@ func (srv *Server) serve(l net.Listener, implicitTLS bool) error {
 func (srv *Server) Shutdown(ctx context.Context) error {
 	srv.mu.Lock()
 	srv.closing.Store(true)
-	srv.closeListenersLocked()
+	srv.listeners.Close()
 	for c := range srv.conns {
 		// Interrupts a session waiting for its next command; a session that
 		// sets its own deadline afterwards sees closing first (readCommand).
@@ -285,35 +286,11 @@ func (srv *Server) Close() error {
 	defer srv.mu.Unlock()
 	srv.closing.Store(true)
 	srv.cancel()
-	srv.closeListenersLocked()
+	srv.listeners.Close()
 	for c := range srv.conns {
 		_ = c.Close()
 	}
 	return nil
-}
-
-func (srv *Server) closeListenersLocked() {
-	for l := range srv.listeners {
-		_ = l.Close()
-		delete(srv.listeners, l)
-	}
-}
-
-func (srv *Server) trackListener(l net.Listener) bool {
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
-	if srv.closing.Load() {
-		_ = l.Close()
-		return false
-	}
-	srv.listeners[l] = struct{}{}
-	return true
-}
-
-func (srv *Server) untrackListener(l net.Listener) {
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
-	delete(srv.listeners, l)
 }
 
 func (srv *Server) trackConn(c net.Conn) bool {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/delivery"
 	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/resolver"
 	"github.com/kubemail/kubemail/mailserver/resolver/dnstest"
@@ -59,7 +60,7 @@ func crashChild(dir string) int {
 		fmt.Fprintln(os.Stderr, "queue:", err)
 		return 1
 	}
-	in, err := NewIntake(IntakeOptions{Store: st, Config: holder, Queue: q})
+	in, err := delivery.New(delivery.Options{Store: st, Config: holder, Kick: q.Kick})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "intake:", err)
 		return 1

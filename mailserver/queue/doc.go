@@ -1,19 +1,15 @@
 // Package queue is the outbound side of the mail server: the durable
 // queue of mail for other servers, its delivery workers (MX look-up,
 // MTA-STS, STARTTLS, smarthosts), the delivery status notifications it
-// sends back, and the admin API that `kubemail queue` talks to.
+// sends back, and the admin API that `kubemail queue` talks to. It is
+// outbound only.
 //
-// # Intake
-//
-// [Intake] is the SMTP server's Deliverer and Relayer. For every accepted
-// message it makes one store.Queue.Submit call: the copies for local
-// mailboxes and one queue entry for the remote recipients (relayed mail,
-// and the remote targets of aliases and forwards) are committed in the
-// same transaction before the SMTP server answers 250. Mail this server
-// originates (authenticated submission, or a client in
-// relay.allowedNetworks) is DKIM-signed first with the key of its From
-// domain (msgauth.Signer). Intake also applies relay.allowedNetworks and
-// relay.rateLimits for the SMTP server.
+// Mail enters the queue only through package delivery, whose Intake
+// stores a message's local copies and queues its remote recipients in one
+// store transaction (store.MessageStore.Submit) and kicks the queue
+// (Queue.Kick). The reports the queue sends back are addressed by
+// delivery.ReportSubmission and stored with the attempt's outcomes in one
+// Settle transaction; their text is rendered by package dsn.
 //
 // # State machine
 //

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/kubemail/kubemail/mailserver/config"
-	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/resolver/dnstest"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
@@ -71,29 +70,5 @@ func TestAllowedNetworkRelaysThroughMXSigned(t *testing.T) {
 	got := strings.Join(strings.Fields(string(b.waitInbox("bob@b.test", 1)[0])), " ")
 	if !strings.Contains(got, "dkim=pass header.d=a.test") || !strings.Contains(got, "dmarc=pass") {
 		t.Fatalf("relayed message not signed for a.test:\n%s", got)
-	}
-}
-
-func TestOutboundEntryKeepsTheOriginalRecipient(t *testing.T) {
-	env := mail.Envelope{ID: "ID", From: "x@c.test", Return: "HDRS", EnvelopeID: "E", RequireTLS: true, Recipients: []mail.Recipient{
-		{Address: "dave@a.test", Local: true, Accounts: []string{"dave@a.test"}, External: []string{"bob@b.test"}, Notify: []string{"SUCCESS", "FAILURE"}},
-		{Address: "carol@b.test", ORCPT: "rfc822;c@b.test", Notify: []string{"NEVER"}},
-	}}
-	out := outbound(env, env.Remote(), t0)
-	want := []store.OutboundRecipient{
-		{Address: "bob@b.test", ORCPT: "rfc822;dave@a.test", Notify: store.NotifySuccess | store.NotifyFailure},
-		{Address: "carol@b.test", ORCPT: "rfc822;c@b.test", Notify: store.NotifyNever},
-	}
-	if len(out.Recipients) != len(want) {
-		t.Fatalf("recipients %+v", out.Recipients)
-	}
-	for i := range want {
-		if out.Recipients[i] != want[i] {
-			t.Errorf("recipient %d = %+v, want %+v", i, out.Recipients[i], want[i])
-		}
-	}
-	m := out.Message
-	if m.ID != "ID" || m.Sender != "x@c.test" || m.Return != "HDRS" || m.EnvelopeID != "E" || !m.RequireTLS || !m.Created.Equal(t0) {
-		t.Fatalf("message %+v", m)
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/kubemail/kubemail/mailserver/auth"
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/delivery"
 	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/msgauth"
 	"github.com/kubemail/kubemail/mailserver/resolver"
@@ -88,7 +89,7 @@ type node struct {
 	dns     *dnstest.Server
 	holder  *config.Holder
 	store   *sqlite.Store
-	intake  *Intake
+	intake  *delivery.Intake
 	queue   *Queue
 	mx, sub *smtp.Server
 	mxOpts  smtp.Options
@@ -103,7 +104,7 @@ type node struct {
 // deliverHook makes the MX refuse messages temporarily while fail is set,
 // and hold them while gate is open, counting how many it holds at once.
 type deliverHook struct {
-	*Intake
+	*delivery.Intake
 	mu        sync.Mutex
 	fail      bool
 	gate      chan struct{}
@@ -271,7 +272,7 @@ func runNode(t *testing.T, dns *dnstest.Server, o nodeOptions, cfg *config.Confi
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.intake, err = NewIntake(IntakeOptions{Store: st, Config: holder, Queue: n.queue, Signer: msgauth.NewSigner(), Logger: log,
+	n.intake, err = delivery.New(delivery.Options{Store: st, Config: holder, Kick: n.queue.Kick, Signer: msgauth.NewSigner(), Logger: log,
 		Clock: o.clock})
 	if err != nil {
 		t.Fatal(err)

@@ -2,9 +2,7 @@ package queue
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/x509"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -352,14 +350,4 @@ func (q *Queue) settle(ctx context.Context, st store.Settlement, log *slog.Logge
 		}
 	}
 	log.Error("Cannot record delivery outcomes; the recipients will be attempted again", "error", err)
-}
-
-// idEncoding renders queue ids like the SMTP server's message ids.
-var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-// newID returns a random 16-character queue id.
-func newID() string {
-	b := make([]byte, 10)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
-	return idEncoding.EncodeToString(b)
 }

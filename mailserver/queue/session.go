@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
@@ -208,28 +209,28 @@ func (s *session) transaction(c *client) []rcptStatus {
 	n := len(s.rcpts)
 	remote := s.t.host
 	dsn := c.has("DSN")
-	mail := "MAIL FROM:<" + s.msg.Sender + ">"
+	mailCmd := "MAIL FROM:<" + s.msg.Sender + ">"
 	if c.has("SIZE") {
-		mail += " SIZE=" + strconv.Itoa(len(s.body))
+		mailCmd += " SIZE=" + strconv.Itoa(len(s.body))
 	}
 	if c.has("8BITMIME") {
-		mail += " BODY=8BITMIME"
+		mailCmd += " BODY=8BITMIME"
 	}
 	if s.msg.UTF8 {
-		mail += " SMTPUTF8"
+		mailCmd += " SMTPUTF8"
 	}
 	if s.msg.RequireTLS {
-		mail += " REQUIRETLS"
+		mailCmd += " REQUIRETLS"
 	}
 	if dsn {
 		if s.msg.Return != "" {
-			mail += " RET=" + s.msg.Return
+			mailCmd += " RET=" + s.msg.Return
 		}
 		if s.msg.EnvelopeID != "" {
-			mail += " ENVID=" + xtext(s.msg.EnvelopeID)
+			mailCmd += " ENVID=" + mail.XText(s.msg.EnvelopeID)
 		}
 	}
-	r, err := c.cmd(commandTimeout, "%s", mail)
+	r, err := c.cmd(commandTimeout, "%s", mailCmd)
 	if err != nil {
 		return all(n, temp(failureReply(err, "MAIL"), remote))
 	}
@@ -243,7 +244,7 @@ func (s *session) transaction(c *client) []rcptStatus {
 		if dsn {
 			line += notifyParam(rc.Notify)
 			if typ, addr, ok := strings.Cut(rc.ORCPT, ";"); ok && isASCII(addr) {
-				line += " ORCPT=" + typ + ";" + xtext(addr)
+				line += " ORCPT=" + typ + ";" + mail.XText(addr)
 			}
 		}
 		r, err := c.cmd(commandTimeout, "%s", line)

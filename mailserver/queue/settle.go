@@ -1,10 +1,11 @@
 package queue
 
 import (
-	"log/slog"
 	"time"
 
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/delivery"
+	"github.com/kubemail/kubemail/mailserver/dsn"
 	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
@@ -31,12 +32,12 @@ func (q *Queue) settlement(cfg *config.Config, msg store.OutboundMessage, body [
 	statuses []rcptStatus, now time.Time) store.Settlement {
 	sched := q.schedule(cfg)
 	var st store.Settlement
-	var failed, delayed, relayed []dsnRecipient
+	var failed, delayed, relayed []dsn.Recipient
 	log := q.log.With("id", msg.ID)
 	for i, r := range rcpts {
 		s := statuses[i]
 		o := store.RecipientOutcome{ID: r.ID, LastError: s.reply.String()}
-		d := dsnRecipient{Address: r.Address, ORCPT: r.ORCPT, Diagnostic: s.reply.String(), RemoteMTA: s.remote,
+		d := dsn.Recipient{Address: r.Address, ORCPT: r.ORCPT, Diagnostic: s.reply.String(), RemoteMTA: s.remote,
 			LastAttempt: r.LastAttempt, Status: statusCode(s.reply)}
 		attrs := []any{"rcpt", r.Address, "attempt", r.Attempts, "reply", s.reply.String(), "remote", s.remote}
 		switch s.outcome {
@@ -45,7 +46,7 @@ func (q *Queue) settlement(cfg *config.Config, msg store.OutboundMessage, body [
 			q.obs.Attempted("delivered")
 			log.Info("Delivered", attrs...)
 			if s.relayed && r.Notify.Wants(store.NotifySuccess) {
-				d.Action, d.Status = actionRelayed, "2.0.0"
+				d.Action, d.Status = dsn.ActionRelayed, "2.0.0"
 				relayed = append(relayed, d)
 			}
 		case outPermanent:
@@ -53,7 +54,7 @@ func (q *Queue) settlement(cfg *config.Config, msg store.OutboundMessage, body [
 			q.obs.Attempted("bounced")
 			log.Info("Delivery failed permanently", attrs...)
 			if r.Notify.Wants(store.NotifyFailure) {
-				d.Action = actionFailed
+				d.Action = dsn.ActionFailed
 				failed = append(failed, d)
 			}
 		default:
@@ -64,7 +65,7 @@ func (q *Queue) settlement(cfg *config.Config, msg store.OutboundMessage, body [
 				log.Info("Delivery expired", append(attrs, "queued", r.Queued)...)
 				if r.Notify.Wants(store.NotifyFailure) {
 					// RFC 3463 X.4.7: delivery time expired.
-					d.Action, d.Status = actionFailed, "4.4.7"
+					d.Action, d.Status = dsn.ActionFailed, "4.4.7"
 					failed = append(failed, d)
 				}
 				break
@@ -74,7 +75,7 @@ func (q *Queue) settlement(cfg *config.Config, msg store.OutboundMessage, body [
 			log.Info("Delivery deferred", append(attrs, "next", next)...)
 			if !r.DelayNotified && sched.DelayNoticeDue(r.Queued, now) && r.Notify.Wants(store.NotifyDelay) {
 				o.DelayNotified = true
-				d.Action, d.WillRetryUntil = actionDelayed, r.Queued.Add(sched.Expiry)
+				d.Action, d.WillRetryUntil = dsn.ActionDelayed, r.Queued.Add(sched.Expiry)
 				delayed = append(delayed, d)
 			}
 		}
@@ -84,44 +85,15 @@ func (q *Queue) settlement(cfg *config.Config, msg store.OutboundMessage, body [
 		// RFC 5321 §4.5.5 and RFC 3461 §6.2: never report on a report.
 		return st
 	}
-	for _, list := range [][]dsnRecipient{failed, delayed, relayed} {
+	for _, list := range [][]dsn.Recipient{failed, delayed, relayed} {
 		if len(list) == 0 {
 			continue
 		}
-		report := buildDSN(dsnInput{Hostname: cfg.Hostname, To: msg.Sender, MessageID: newID(), EnvelopeID: msg.EnvelopeID,
+		report := dsn.Build(dsn.Report{Hostname: cfg.Hostname, To: msg.Sender, MessageID: mail.NewID(), EnvelopeID: msg.EnvelopeID,
 			Return: msg.Return, Arrival: msg.Created, Now: now, Original: body, Recipients: list})
-		if sub, ok := reportSubmission(cfg, msg.Sender, report, now, log); ok {
+		if sub, ok := delivery.ReportSubmission(cfg, msg.Sender, report, now, log); ok {
 			st.Reports = append(st.Reports, sub)
 		}
 	}
 	return st
-}
-
-// reportSubmission addresses a report to sender: into the mailboxes it
-// resolves to when it is local (quota does not apply to reports), else
-// queued with the null sender.
-func reportSubmission(cfg *config.Config, sender string, report []byte, now time.Time, log *slog.Logger) (store.Submission, bool) {
-	sub := store.Submission{Body: report, InternalDate: now}
-	var remote []string
-	if cfg.IsLocalDomain(mail.Domain(sender)) {
-		res, err := cfg.Resolve(sender)
-		if err != nil {
-			log.Warn("Dropping a delivery report for an unknown local sender", "sender", sender, "error", err)
-			return sub, false
-		}
-		for _, a := range res.Accounts {
-			sub.Local = append(sub.Local, store.DeliveryTarget{Account: a, Folder: store.Inbox})
-		}
-		remote = res.External
-	} else {
-		remote = []string{sender}
-	}
-	if len(remote) > 0 {
-		out := &store.Outbound{Message: store.OutboundMessage{ID: newID(), Created: now}, NextAttempt: now}
-		for _, r := range remote {
-			out.Recipients = append(out.Recipients, store.OutboundRecipient{Address: r})
-		}
-		sub.Outbound = out
-	}
-	return sub, len(sub.Local) > 0 || sub.Outbound != nil
 }

@@ -329,17 +329,3 @@ func (c *client) quit(timeout time.Duration) {
 
 // close drops the connection.
 func (c *client) close() { _ = c.text.Close() }
-
-// xtext encodes a DSN parameter value (RFC 3461 §4).
-func xtext(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		if ch < '!' || ch > '~' || ch == '+' || ch == '=' {
-			fmt.Fprintf(&b, "+%02X", ch)
-			continue
-		}
-		b.WriteByte(ch)
-	}
-	return b.String()
-}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/store"
 	"github.com/kubemail/kubemail/mailserver/store/sqlite"
 )
@@ -107,26 +108,6 @@ func TestSchedule(t *testing.T) {
 	}
 }
 
-func TestRateLimiter(t *testing.T) {
-	clock := newFakeClock(t0)
-	l := NewRateLimiter(clock)
-	for i := range 3 {
-		if !l.Allow("Alice@a.test", 3) {
-			t.Fatalf("recipient %d refused", i+1)
-		}
-	}
-	if l.Allow("alice@a.test", 3) {
-		t.Fatal("fourth recipient within the hour allowed")
-	}
-	if !l.Allow("bob@a.test", 3) || !l.Allow("alice@a.test", 0) {
-		t.Fatal("another sender or no limit refused")
-	}
-	clock.Advance(time.Hour + time.Second)
-	if !l.Allow("alice@a.test", 3) {
-		t.Fatal("refused an hour later")
-	}
-}
-
 func TestReplyParsing(t *testing.T) {
 	cases := map[string]struct {
 		code int
@@ -147,7 +128,7 @@ func TestReplyParsing(t *testing.T) {
 			}
 		})
 	}
-	if got := xtext("a+b=c d\xff"); got != "a+2Bb+3Dc+20d+FF" {
+	if got := mail.XText("a+b=c d\xff"); got != "a+2Bb+3Dc+20d+FF" {
 		t.Fatalf("xtext = %q", got)
 	}
 	if got := notifyParam(store.NotifyFailure | store.NotifyDelay); got != " NOTIFY=FAILURE,DELAY" {
@@ -223,28 +204,6 @@ func TestSTSPolicyParsing(t *testing.T) {
 		if got := stsRecordID(strings.Split(txts, "|")); got != want {
 			t.Errorf("stsRecordID(%q) = %q, want %q", txts, got, want)
 		}
-	}
-}
-
-func TestDSNReturnsHeadersOnlyWhenAsked(t *testing.T) {
-	orig := []byte("Subject: secret\r\nFrom: a@a.test\r\n\r\nthe body\r\n")
-	in := dsnInput{Hostname: "mx.a.test", To: "a@a.test", MessageID: "X", EnvelopeID: "env 1", Return: store.ReturnHeaders,
-		Arrival: t0, Now: t0, Original: orig,
-		Recipients: []dsnRecipient{{Address: "b@b.test", ORCPT: "rfc822;B@b.test", Action: actionFailed, Status: "5.1.1",
-			Diagnostic: "550 5.1.1 no\r\nsuch user", RemoteMTA: "mx.b.test"}}}
-	got := string(buildDSN(in))
-	for _, want := range []string{
-		"Content-Type: text/rfc822-headers\r\n\r\nSubject: secret\r\nFrom: a@a.test\r\n\r\n--",
-		"Original-Envelope-Id: env+201\r\n",
-		"Original-Recipient: rfc822; B@b.test\r\n",
-		"Diagnostic-Code: smtp; 550 5.1.1 no such user\r\n",
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("report lacks %q:\n%s", want, got)
-		}
-	}
-	if strings.Contains(got, "the body") {
-		t.Errorf("RET=HDRS report contains the body:\n%s", got)
 	}
 }
 

@@ -18,21 +18,24 @@
 //     that it did (certs.go). Every TLS listener shares one tls.Config
 //     (TLS 1.2 at least) whose GetCertificate reads an atomically swapped
 //     certificate, reloaded when the files change.
-//  4. The adapters are built (smtpadapter.go, pop3adapter.go, outbound.go):
-//     config + store → smtp.Directory, smtp.QuotaChecker; the outbound
-//     side (package queue) → the Intake as smtp.Deliverer and smtp.Relayer,
-//     the queue workers, msgauth.Checker for the MX listener, the DNS
-//     resolver (outbound.resolver, else /etc/resolv.conf);
-//     auth.Authenticator (throttle from limits.authFailureDelay and
-//     authFailureMaxDelay, passwords looked up in the served configuration)
-//     → smtp.Authenticator and pop3.Backend.
+//  4. The mail path is built (outbound.go): the Intake of package
+//     delivery over the configuration and the store (the SMTP servers'
+//     mail.Directory, QuotaChecker, Deliverer and Relayer, IMAP's quota
+//     source), the outbound queue workers (package queue), msgauth.Checker
+//     for the MX listener, and the DNS resolver (outbound.resolver, else
+//     /etc/resolv.conf); auth.Authenticator (throttle from
+//     limits.authFailureDelay and authFailureMaxDelay, passwords looked up
+//     in the served configuration) is the mail.Authenticator of SMTP, IMAP
+//     and POP3 (pop3.StoreBackend).
 //  5. The protocol servers are created in buildServices (services.go), the
 //     one place a protocol is registered: smtp (MX), submission,
-//     submissions, and one POP3 server for pop3 (STLS) and pop3s.
+//     submissions, one POP3 server for pop3 (STLS) and pop3s, and one IMAP
+//     server for imap (STARTTLS) and imaps.
 //  6. Each listener address is bound and wrapped in a gate (gate.go): the
 //     PROXY protocol when the listener sets proxyProtocol (proxy.go), then
 //     the connection limits (limiter.go); refused clients get
-//     "421 4.7.0 …" (SMTP) or "-ERR [SYS/TEMP] …" (POP3) and are closed.
+//     "421 4.7.0 …" (SMTP), "* BYE [UNAVAILABLE] …" (IMAP) or
+//     "-ERR [SYS/TEMP] …" (POP3) and are closed.
 //  7. The ops endpoint serves /healthz, /readyz and /metrics (ops.go,
 //     metrics.go); the admin endpoint, when listeners.admin is set (loopback
 //     only), serves the queue's admin API for `kubemail queue`; the queue
@@ -41,22 +44,21 @@
 //
 // # Delivery
 //
-// The smtp package resolves recipients through the Directory (the served
-// configuration's Resolve), checks quotas at RCPT (store.Usage against
-// config.QuotaBytes), and hands the message to the queue's Intake, which
-// makes one store.Queue.Submit call: a copy for every local account of
-// every recipient (INBOX, with each account's quota) and a queue entry for
-// the remote recipients (relayed mail, alias and forward targets), all or
-// nothing, in one durable transaction. The 250 reply follows that commit.
-// The Deliver call is timed into kubemail_store_commit_duration_seconds.
-// Relaying needs AUTH (submission) or a client in relay.allowedNetworks
-// (MX); the queue then delivers, retries, and reports to the sender (see
-// package queue). directory.Deliver, which stores locally only and undoes
-// a partial delivery, remains the Deliverer when no Intake is wired.
+// The smtp package resolves recipients through the Intake (the served
+// configuration's Resolve), checks quotas at RCPT (store usage against
+// config.QuotaBytes), and hands the message to Intake.Deliver, which makes
+// one store Submit call: a copy for every local account of every recipient
+// (INBOX, with each account's quota) and a queue entry for the remote
+// recipients (relayed mail, alias and forward targets), all or nothing, in
+// one durable transaction. The 250 reply follows that commit, which is
+// timed into kubemail_store_commit_duration_seconds. Relaying needs AUTH
+// (submission) or a client in relay.allowedNetworks (MX); the queue then
+// delivers, retries, and reports to the sender (see packages delivery and
+// queue).
 //
 // # POP3
 //
-// A POP3 maildrop is the account's INBOX: List snapshots it with
+// A POP3 maildrop (pop3.StoreBackend) is the account's INBOX: List snapshots it with
 // store.ListMessages, unique ids are "<uidvalidity>.<uid>" (stable
 // forever: UIDs are never reused within a UIDVALIDITY, which is never
 // reused within the store), sizes are the stored CRLF sizes, and Commit

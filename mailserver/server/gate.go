@@ -8,12 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/kubemail/kubemail/internal/netserve"
 	"github.com/kubemail/kubemail/mailserver/config"
 )
 
@@ -264,7 +264,7 @@ func (g *gate) admit(ctx context.Context, raw net.Conn) {
 		_ = raw.Close()
 		return
 	}
-	ip := ipOf(c.RemoteAddr())
+	ip := netserve.IPOf(c.RemoteAddr())
 	release, refused := g.limiter.acquire(ip)
 	if refused != "" {
 		g.metrics.refused.WithLabelValues(g.name, refused).Inc()
@@ -291,7 +291,7 @@ func (g *gate) resolveClient(raw net.Conn, cfg *config.Config) (net.Conn, bool) 
 	if !g.proxy {
 		return raw, true
 	}
-	peer := ipOf(raw.RemoteAddr())
+	peer := netserve.IPOf(raw.RemoteAddr())
 	if cfg.ProxyTrusted(peer) {
 		c, err := readProxyHeader(raw, g.headerTimeout)
 		if err != nil {
@@ -355,21 +355,4 @@ func (c *admittedConn) Close() error {
 type listenerAddr struct {
 	net.Addr
 	listener string
-}
-
-// ipOf extracts the IP of an address, IPv4-mapped addresses unmapped; the
-// zero Addr when there is none.
-func ipOf(addr net.Addr) netip.Addr {
-	switch a := addr.(type) {
-	case nil:
-		return netip.Addr{}
-	case *net.TCPAddr:
-		return a.AddrPort().Addr().Unmap()
-	default:
-		ap, err := netip.ParseAddrPort(a.String())
-		if err != nil {
-			return netip.Addr{}
-		}
-		return ap.Addr().Unmap()
-	}
 }

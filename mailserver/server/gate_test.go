@@ -17,6 +17,7 @@ import (
 	proxyproto "github.com/pires/go-proxyproto"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/kubemail/kubemail/internal/netserve"
 	"github.com/kubemail/kubemail/mailserver/config"
 )
 
@@ -80,7 +81,7 @@ func startGate(t *testing.T, s gateSetup) *gateFixture {
 
 func echo(c net.Conn) {
 	defer c.Close()
-	fmt.Fprintf(c, "220 %s\r\n", ipOf(c.RemoteAddr()))
+	fmt.Fprintf(c, "220 %s\r\n", netserve.IPOf(c.RemoteAddr()))
 	r := bufio.NewReader(c)
 	for {
 		line, err := r.ReadString('\n')
@@ -271,7 +272,7 @@ func TestGateConnectionLimits(t *testing.T) {
 
 			// Closing an admitted connection frees its slot.
 			_ = held[0].Close()
-			waitFor(t, "the slot to be freed", func() bool { n, _ := f.limiter.open(ipOf(held[1].LocalAddr())); return n == 1 })
+			waitFor(t, "the slot to be freed", func() bool { n, _ := f.limiter.open(netserve.IPOf(held[1].LocalAddr())); return n == 1 })
 			if got := dial(t, f.addr).line(t); got != "220 127.0.0.1" {
 				t.Fatalf("after a slot was freed the client read %q", got)
 			}

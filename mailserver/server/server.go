@@ -248,10 +248,10 @@ func (s *Server) services(cfg *config.Config) ([]service, error) {
 		return nil, fmt.Errorf("creating the password cache: %w", err)
 	}
 	a, err := auth.NewAuthenticator(auth.AuthenticatorOptions{
-		Lookup:    s.serving.LookupPassword,
-		Canonical: canonical,
-		Throttle:  throttle,
-		Cache:     cache,
+		Lookup:   s.serving.LookupPassword,
+		Throttle: throttle,
+		Cache:    cache,
+		Logger:   s.log.With("component", "auth"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the authenticator: %w", err)
@@ -259,9 +259,8 @@ func (s *Server) services(cfg *config.Config) ([]service, error) {
 	return buildServices(wiring{
 		cfg:     cfg,
 		tls:     s.certs.tlsConfig(),
-		dir:     &directory{holder: s.serving, store: s.store, metrics: s.metrics, log: s.log.With("component", "delivery")},
-		auth:    authenticator{auth: a, log: s.log.With("component", "auth")},
-		deliver: s.out.deliver,
+		auth:    a,
+		intake:  s.out.intake,
 		checker: s.out.checker,
 		store:   s.store,
 		metrics: s.metrics,

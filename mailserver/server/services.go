@@ -8,7 +8,9 @@ import (
 	"net"
 	"sync"
 
+	"github.com/kubemail/kubemail/mailserver/auth"
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/delivery"
 	"github.com/kubemail/kubemail/mailserver/imap"
 	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/pop3"
@@ -41,11 +43,10 @@ type service struct {
 type wiring struct {
 	cfg  *config.Config
 	tls  *tls.Config
-	dir  *directory
-	auth authenticator
-	// deliver is the SMTP servers' Deliverer (and Relayer); nil means dir,
-	// which delivers locally only.
-	deliver mail.Deliverer
+	auth *auth.Authenticator
+	// intake is the SMTP servers' Directory, QuotaChecker, Deliverer and
+	// Relayer, and IMAP's quota source.
+	intake *delivery.Intake
 	// checker authenticates mail on the MX listener; nil checks nothing.
 	checker mail.MessageChecker
 	store   store.Store
@@ -58,10 +59,6 @@ type wiring struct {
 func buildServices(w wiring) ([]service, error) {
 	var svcs []service
 	l := w.cfg.Listeners
-	var deliver mail.Deliverer = w.dir
-	if w.deliver != nil {
-		deliver = w.deliver
-	}
 	for _, s := range []struct {
 		name     string
 		listener config.Listener
@@ -74,7 +71,7 @@ func buildServices(w wiring) ([]service, error) {
 		if !s.listener.Enabled() {
 			continue
 		}
-		srv, err := smtp.NewServer(smtpOptions(w, s.mode), w.dir, w.auth, deliver)
+		srv, err := smtp.NewServer(smtpOptions(w, s.mode), w.intake, w.auth, w.intake)
 		if err != nil {
 			return nil, fmt.Errorf("creating the %s server: %w", s.name, err)
 		}
@@ -88,7 +85,7 @@ func buildServices(w wiring) ([]service, error) {
 		// One server for both listeners: its maildrop lock (RFC 1939 §4)
 		// then covers a POP3 and a POP3S session of the same account.
 		srv, err := pop3.New(pop3.Options{
-			Backend:     pop3Backend{auth: w.auth, store: w.store},
+			Backend:     pop3.StoreBackend{Auth: w.auth, Store: w.store},
 			TLSConfig:   w.tls,
 			Logger:      w.log,
 			Hostname:    w.cfg.Hostname,
@@ -115,7 +112,7 @@ func buildServices(w wiring) ([]service, error) {
 		srv, err := imap.New(imap.Options{
 			Store:           w.store,
 			Authenticator:   w.auth,
-			Quota:           imap.QuotaFunc(w.dir.quotaBytes),
+			Quota:           imap.QuotaFunc(w.intake.QuotaBytes),
 			TLSConfig:       w.tls,
 			Logger:          w.log,
 			Hostname:        w.cfg.Hostname,

@@ -5,8 +5,6 @@ import (
 
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"io"
@@ -96,7 +94,7 @@ func (s *session) envelope() (mail.Envelope, bool) {
 		return mail.Envelope{}, false
 	}
 	return mail.Envelope{
-		ID:         newMessageID(),
+		ID:         mail.NewID(),
 		From:       s.from,
 		Recipients: slices.Clone(s.rcpts),
 		HELO:       s.helo,
@@ -209,15 +207,4 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 		_ = d.conn.SetReadDeadline(time.Now().Add(d.timeout))
 	}
 	return d.r.Read(p)
-}
-
-// messageIDEncoding renders random message ids: upper-case letters and
-// digits, no padding.
-var messageIDEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-// newMessageID returns a random 16-character id.
-func newMessageID() string {
-	b := make([]byte, 10)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
-	return messageIDEncoding.EncodeToString(b)
 }

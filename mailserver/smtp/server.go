@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"github.com/kubemail/kubemail/internal/netserve"
 	"github.com/kubemail/kubemail/mailserver/mail"
 
 	"context"
@@ -267,7 +268,7 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 func (c *trackedConn) logger() *slog.Logger {
 	c.logOnce.Do(func() {
 		addr := c.Conn.RemoteAddr()
-		c.ip = ipOf(addr)
+		c.ip = netserve.IPOf(addr)
 		remote := ""
 		if addr != nil {
 			remote = addr.String()
@@ -313,22 +314,6 @@ func trackedOf(c net.Conn) *trackedConn {
 		}
 	}
 	return nil
-}
-
-// ipOf extracts the IP of a remote address, IPv4-mapped addresses unmapped.
-func ipOf(addr net.Addr) netip.Addr {
-	switch a := addr.(type) {
-	case nil:
-		return netip.Addr{}
-	case *net.TCPAddr:
-		return a.AddrPort().Addr().Unmap()
-	default:
-		ap, err := netip.ParseAddrPort(a.String())
-		if err != nil {
-			return netip.Addr{}
-		}
-		return ap.Addr().Unmap()
-	}
 }
 
 // errorLog adapts go-smtp's ErrorLog to slog. go-smtp reports panics it

@@ -10,8 +10,8 @@ import (
 var ErrQueueEntryNotFound = errors.New("queued message not found")
 
 // Queue is the durable outbound queue, kept in the same database as the
-// mailboxes so that one transaction can store a message's local copies and
-// queue it for its remote recipients. The store only persists: scheduling
+// mailboxes so that one transaction (MessageStore.Submit) can store a
+// message's local copies and queue it for its remote recipients. The store only persists: scheduling
 // (when an attempt is due, what an outcome means) belongs to the caller
 // (package mailserver/queue), which passes every time explicitly.
 //
@@ -20,12 +20,6 @@ var ErrQueueEntryNotFound = errors.New("queued message not found")
 // attempt has been recorded); Settle removes it once it is delivered or has
 // failed for good, and the message goes with its last recipient.
 type Queue interface {
-	// Submit stores s in one durable transaction: a copy for every local
-	// target and a queue entry for every outbound recipient. It is all or
-	// nothing: when a local target fails, nothing is stored and the error
-	// wraps that target's error (ErrOverQuota, ErrAccountNotFound, …); the
-	// results then say, per target, which failed.
-	Submit(ctx context.Context, s Submission) ([]DeliveryResult, error)
 	// DueRecipients lists up to limit recipients whose NextAttempt is at
 	// or before now, in flight or not, in the order of their DuePosition
 	// and after the position after (the zero DuePosition: from the
@@ -40,8 +34,10 @@ type Queue interface {
 	QueuedMessage(ctx context.Context, id string) (OutboundMessage, []byte, error)
 	// Settle records attempt outcomes and stores reports (delivery status
 	// notifications) in one durable transaction. Outcomes for recipients
-	// that are no longer queued are ignored. A report's local targets are
-	// best effort: one that fails is skipped and reported in the result.
+	// that are no longer queued are ignored. Reports are stored as
+	// MessageStore.Submit stores them, always best effort (see
+	// Submission.BestEffort): a local target that fails is skipped and
+	// reported in the result.
 	Settle(ctx context.Context, s Settlement) (SettleResult, error)
 	// ListQueue returns every queued message with its recipients, oldest
 	// first.
@@ -130,17 +126,6 @@ type Outbound struct {
 	Recipients []OutboundRecipient
 	// NextAttempt is when the first attempt is due.
 	NextAttempt time.Time
-}
-
-// Submission is one message for local targets, remote recipients or both.
-type Submission struct {
-	Body []byte
-	// InternalDate is the local copies' arrival time; zero means now.
-	InternalDate time.Time
-	// Local are the mailbox copies.
-	Local []DeliveryTarget
-	// Outbound queues the message for remote recipients; nil for none.
-	Outbound *Outbound
 }
 
 // QueuedRecipient is one remote recipient as the queue holds it.

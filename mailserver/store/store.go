@@ -54,12 +54,17 @@ type FolderStore interface {
 
 // MessageStore stores and changes messages.
 type MessageStore interface {
-	// Deliver stores one body for every target in one durable transaction
-	// and returns one result per target: a target's failure does not fail
-	// the others. A non-nil error means the delivery as a whole failed
-	// (nothing was stored, as far as the store knows); otherwise check each
-	// result. Targets are not deduplicated.
-	Deliver(ctx context.Context, d Delivery) ([]DeliveryResult, error)
+	// Submit is the one way mail enters the store (package delivery is its
+	// only caller in the server): it stores s in one durable transaction, a
+	// copy for every local target and a queue entry for every outbound
+	// recipient, and returns one result per local target. Without
+	// s.BestEffort it is all or nothing: when a local target fails, nothing
+	// is stored and the error wraps that target's error (ErrOverQuota,
+	// ErrAccountNotFound, …), the results saying per target which failed.
+	// With s.BestEffort the error is nil unless the submission as a whole
+	// failed, and the results say which targets got their copy. Targets
+	// are not deduplicated.
+	Submit(ctx context.Context, s Submission) ([]DeliveryResult, error)
 	// Append adds one message to a folder (IMAP APPEND).
 	Append(ctx context.Context, r AppendRequest) (AppendResult, error)
 	// ListMessages returns a consistent snapshot of the folder's status

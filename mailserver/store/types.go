@@ -173,13 +173,22 @@ type DeliveryTarget struct {
 	QuotaBytes int64
 }
 
-// Delivery is one message for one or more recipients. The body is stored
-// once and shared by every recipient's copy.
-type Delivery struct {
+// Submission is one message for local targets, remote recipients or both:
+// what MessageStore.Submit stores, and what a Settlement's reports are.
+type Submission struct {
 	Body []byte
-	// InternalDate is the arrival time; zero means now.
+	// InternalDate is the local copies' arrival time; zero means now.
 	InternalDate time.Time
-	Targets      []DeliveryTarget
+	// Local are the mailbox copies. The body is stored once and shared by
+	// every copy.
+	Local []DeliveryTarget
+	// Outbound queues the message for remote recipients; nil for none.
+	Outbound *Outbound
+	// BestEffort stores the copy of every local target that can take it
+	// and skips the others, each result saying which (a delivery report is
+	// not refused because one of its recipients is full). Without it the
+	// submission is all or nothing.
+	BestEffort bool
 }
 
 // DeliveryResult is the outcome for the target of the same index.

@@ -14,7 +14,7 @@ import (
 // BenchmarkDeliver measures durable 10 KiB deliveries to one INBOX at 1, 10
 // and 50 concurrent writers, into an empty mailbox and into one already
 // holding 10,000 messages (per-delivery work must not grow with it).
-func BenchmarkDeliver(b *testing.B) {
+func BenchmarkSubmit(b *testing.B) {
 	body := bytes.Repeat([]byte("0123456789abcdef"), 640) // 10 KiB
 	for _, prefill := range []int{0, 10000} {
 		for _, writers := range []int{1, 10, 50} {
@@ -49,9 +49,9 @@ func deliverN(tb testing.TB, s *Store, account string, n, writers int, body []by
 	errs := make(chan error, writers)
 	for range writers {
 		wg.Go(func() {
-			d := store.Delivery{Body: body, Targets: []store.DeliveryTarget{{Account: account}}}
+			d := store.Submission{Body: body, Local: []store.DeliveryTarget{{Account: account}}}
 			for next.Add(1) <= int64(n) {
-				res, err := s.Deliver(context.Background(), d)
+				res, err := s.Submit(context.Background(), d)
 				if err == nil {
 					err = res[0].Err
 				}

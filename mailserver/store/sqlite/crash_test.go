@@ -76,7 +76,7 @@ func crashChild(dir, round string) int {
 		wg.Go(func() {
 			for i := 0; time.Now().Before(deadline); i++ {
 				id := fmt.Sprintf("r%s-w%d-%d", round, w, i)
-				res, err := s.Deliver(ctx, store.Delivery{Body: crashBody(id), Targets: []store.DeliveryTarget{
+				res, err := s.Submit(ctx, store.Submission{Body: crashBody(id), Local: []store.DeliveryTarget{
 					{Account: crashAccountA}, {Account: crashAccountB, Folder: "Archive"},
 				}})
 				if err == nil && (res[0].Err != nil || res[1].Err != nil) {

@@ -2,83 +2,10 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/kubemail/kubemail/mailserver/store"
 )
-
-// errNoneStored rolls back a delivery whose every target failed, so its
-// body is not left behind; Deliver then reports the per-target errors.
-var errNoneStored = errors.New("no target stored the message")
-
-// Deliver implements store.MessageStore. The body is inserted once and
-// referenced by each target's message row; each target runs under its own
-// SAVEPOINT so one failure does not undo the others.
-func (s *Store) Deliver(ctx context.Context, d store.Delivery) ([]store.DeliveryResult, error) {
-	if len(d.Targets) == 0 {
-		return nil, fmt.Errorf("delivering: no targets: %w", store.ErrInvalidArgument)
-	}
-	refs := make([]store.FolderRef, len(d.Targets))
-	flags := make([]store.Flags, len(d.Targets))
-	pre := make([]error, len(d.Targets))
-	for i, t := range d.Targets {
-		folder := t.Folder
-		if folder == "" {
-			folder = store.Inbox
-		}
-		refs[i] = ref(t.Account, folder)
-		flags[i] = t.Flags.Normalize()
-		pre[i] = flags[i].Validate()
-	}
-	results := make([]store.DeliveryResult, len(d.Targets))
-	err := s.doSized(ctx, len(d.Body), func(tx *wtx) error {
-		date := d.InternalDate
-		if date.IsZero() {
-			date = tx.now
-		}
-		bodyID, err := tx.insertBody(d.Body)
-		if err != nil {
-			return err
-		}
-		stored := 0
-		for i, t := range d.Targets {
-			if pre[i] != nil {
-				results[i] = store.DeliveryResult{Err: fmt.Errorf("delivering to %s: %w", refs[i], pre[i])}
-				continue
-			}
-			m := newMessage{flags: flags[i], size: int64(len(d.Body)), date: date, bodyID: bodyID}
-			var res store.DeliveryResult
-			deliver := func() (err error) {
-				res, err = tx.deliverOne(refs[i], m, t.QuotaBytes)
-				return err
-			}
-			if len(d.Targets) == 1 {
-				err = deliver()
-			} else {
-				err = tx.savepoint(deliver)
-			}
-			var abort *abortError
-			if errors.As(err, &abort) {
-				return err
-			}
-			if err != nil {
-				results[i].Err = fmt.Errorf("delivering to %s: %w", refs[i], err)
-				continue
-			}
-			results[i] = res
-			stored++
-		}
-		if stored == 0 {
-			return errNoneStored
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errNoneStored) {
-		return nil, fmt.Errorf("delivering to %d targets: %w", len(d.Targets), err)
-	}
-	return results, nil
-}
 
 // deliverOne stores one target's message row.
 func (tx *wtx) deliverOne(f store.FolderRef, m newMessage, quota int64) (store.DeliveryResult, error) {

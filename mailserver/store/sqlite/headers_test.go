@@ -76,7 +76,7 @@ func TestHeadersAroundThePrefixBoundaries(t *testing.T) {
 
 func deliver(t *testing.T, s *Store, account, body string) {
 	t.Helper()
-	res, err := s.Deliver(t.Context(), store.Delivery{Body: []byte(body), Targets: []store.DeliveryTarget{{Account: account}}})
+	res, err := s.Submit(t.Context(), store.Submission{Body: []byte(body), Local: []store.DeliveryTarget{{Account: account}}})
 	if err == nil {
 		err = res[0].Err
 	}

@@ -14,10 +14,6 @@ import (
 
 var _ store.Queue = (*Store)(nil)
 
-// errSubmitRefused rolls back a submission one of whose local targets
-// failed; Submit then reports that target's error.
-var errSubmitRefused = errors.New("a local target failed")
-
 // nanos encodes a time for the queue tables; the zero time is 0.
 func nanos(t time.Time) int64 {
 	if t.IsZero() {
@@ -39,110 +35,6 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-// checkSubmission validates what the store relies on.
-func checkSubmission(s store.Submission) error {
-	out := s.Outbound
-	if len(s.Local) == 0 && (out == nil || len(out.Recipients) == 0) {
-		return fmt.Errorf("submission without local targets or outbound recipients: %w", store.ErrInvalidArgument)
-	}
-	if out == nil {
-		return nil
-	}
-	if out.Message.ID == "" {
-		return fmt.Errorf("outbound message without an id: %w", store.ErrInvalidArgument)
-	}
-	if len(out.Recipients) == 0 {
-		return fmt.Errorf("outbound message %s without recipients: %w", out.Message.ID, store.ErrInvalidArgument)
-	}
-	for _, r := range out.Recipients {
-		if mail.Domain(r.Address) == "" {
-			return fmt.Errorf("outbound recipient %q has no domain: %w", r.Address, store.ErrInvalidArgument)
-		}
-	}
-	return nil
-}
-
-// localTargets prepares a submission's local targets as Deliver does.
-func localTargets(targets []store.DeliveryTarget) ([]store.FolderRef, []store.Flags, []error) {
-	refs := make([]store.FolderRef, len(targets))
-	flags := make([]store.Flags, len(targets))
-	pre := make([]error, len(targets))
-	for i, t := range targets {
-		folder := t.Folder
-		if folder == "" {
-			folder = store.Inbox
-		}
-		refs[i] = ref(t.Account, folder)
-		flags[i] = t.Flags.Normalize()
-		pre[i] = flags[i].Validate()
-	}
-	return refs, flags, pre
-}
-
-// Submit implements store.Queue.
-func (s *Store) Submit(ctx context.Context, sub store.Submission) ([]store.DeliveryResult, error) {
-	if err := checkSubmission(sub); err != nil {
-		return nil, fmt.Errorf("submitting: %w", err)
-	}
-	refs, flags, pre := localTargets(sub.Local)
-	results := make([]store.DeliveryResult, len(sub.Local))
-	var first error
-	size := len(sub.Body)
-	if sub.Outbound != nil && len(sub.Local) > 0 {
-		size *= 2
-	}
-	err := s.doSized(ctx, size, func(tx *wtx) error {
-		first = nil
-		clear(results)
-		if len(sub.Local) > 0 {
-			date := sub.InternalDate
-			if date.IsZero() {
-				date = tx.now
-			}
-			bodyID, err := tx.insertBody(sub.Body)
-			if err != nil {
-				return err
-			}
-			for i, t := range sub.Local {
-				err := pre[i]
-				if err == nil {
-					m := newMessage{flags: flags[i], size: int64(len(sub.Body)), date: date, bodyID: bodyID}
-					results[i], err = tx.deliverOne(refs[i], m, t.QuotaBytes)
-				}
-				var abort *abortError
-				if errors.As(err, &abort) {
-					return err
-				}
-				if err != nil {
-					results[i] = store.DeliveryResult{Err: fmt.Errorf("delivering to %s: %w", refs[i], err)}
-					if first == nil {
-						first = results[i].Err
-					}
-				}
-			}
-			if first != nil {
-				return errSubmitRefused
-			}
-		}
-		if sub.Outbound != nil {
-			return tx.enqueue(sub.Outbound, sub.Body)
-		}
-		return nil
-	})
-	switch {
-	case errors.Is(err, errSubmitRefused):
-		for i := range results {
-			if results[i].Err == nil {
-				results[i] = store.DeliveryResult{} // rolled back with the rest
-			}
-		}
-		return results, fmt.Errorf("submitting: nothing stored: %w", first)
-	case err != nil:
-		return nil, fmt.Errorf("submitting: %w", err)
-	}
-	return results, nil
 }
 
 // enqueue inserts a queued message and its recipients.
@@ -235,7 +127,7 @@ func (s *Store) Settle(ctx context.Context, st store.Settlement) (store.SettleRe
 			}
 		}
 		for i, r := range st.Reports {
-			results, err := tx.storeReport(r)
+			results, err := tx.submit(r, true)
 			if err != nil {
 				return err
 			}
@@ -276,56 +168,6 @@ func (tx *wtx) settleOne(o store.RecipientOutcome) error {
 		return fmt.Errorf("removing finished message %d: %w", msg, err)
 	}
 	return nil
-}
-
-// storeReport stores a report: local targets best effort, each under its
-// own savepoint, then the queue entry.
-func (tx *wtx) storeReport(r store.Submission) ([]store.DeliveryResult, error) {
-	refs, flags, pre := localTargets(r.Local)
-	results := make([]store.DeliveryResult, len(r.Local))
-	if len(r.Local) > 0 {
-		date := r.InternalDate
-		if date.IsZero() {
-			date = tx.now
-		}
-		bodyID, err := tx.insertBody(r.Body)
-		if err != nil {
-			return nil, err
-		}
-		stored := 0
-		for i, t := range r.Local {
-			if pre[i] != nil {
-				results[i].Err = fmt.Errorf("delivering report to %s: %w", refs[i], pre[i])
-				continue
-			}
-			m := newMessage{flags: flags[i], size: int64(len(r.Body)), date: date, bodyID: bodyID}
-			err := tx.savepoint(func() (err error) {
-				results[i], err = tx.deliverOne(refs[i], m, t.QuotaBytes)
-				return err
-			})
-			var abort *abortError
-			if errors.As(err, &abort) {
-				return nil, err
-			}
-			if err != nil {
-				results[i] = store.DeliveryResult{Err: fmt.Errorf("delivering report to %s: %w", refs[i], err)}
-				continue
-			}
-			stored++
-		}
-		if stored == 0 {
-			// No message references the body: drop it.
-			if _, err := tx.exec(`DELETE FROM bodies WHERE id = ? AND refs <= 0`, bodyID); err != nil {
-				return nil, fmt.Errorf("dropping unused report body: %w", err)
-			}
-		}
-	}
-	if r.Outbound != nil {
-		if err := tx.enqueue(r.Outbound, r.Body); err != nil {
-			return nil, err
-		}
-	}
-	return results, nil
 }
 
 // RescheduleQueued implements store.Queue.

@@ -103,7 +103,7 @@ func TestCloseCommitsQueuedWrites(t *testing.T) {
 	errs := make(chan error, 20)
 	for i := range 20 {
 		wg.Go(func() {
-			res, err := s.Deliver(ctx, store.Delivery{Body: fmt.Appendf(nil, "m%d", i), Targets: []store.DeliveryTarget{{Account: "a@example.org"}}})
+			res, err := s.Submit(ctx, store.Submission{Body: fmt.Appendf(nil, "m%d", i), Local: []store.DeliveryTarget{{Account: "a@example.org"}}})
 			if err == nil {
 				err = res[0].Err
 			}

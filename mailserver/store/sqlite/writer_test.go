@@ -119,7 +119,7 @@ func TestGroupCommitCommitsQueuedOpsInOneTransaction(t *testing.T) {
 	errs := make(chan error, 50)
 	for i := range 50 {
 		wg.Go(func() {
-			res, err := s.Deliver(ctx, store.Delivery{Body: fmt.Appendf(nil, "m%d", i), Targets: []store.DeliveryTarget{{Account: "a@example.org"}}})
+			res, err := s.Submit(ctx, store.Submission{Body: fmt.Appendf(nil, "m%d", i), Local: []store.DeliveryTarget{{Account: "a@example.org"}}})
 			if err == nil {
 				err = res[0].Err
 			}

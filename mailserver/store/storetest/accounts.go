@@ -119,9 +119,9 @@ var accountTests = map[string]func(t *testing.T, e *env){
 		wantErr(t, "Body", err, store.ErrAccountNotFound)
 		_, err = e.s.Usage(e.ctx, f.Account)
 		wantErr(t, "Usage", err, store.ErrAccountNotFound)
-		res, err := e.s.Deliver(e.ctx, store.Delivery{Body: body(1), Targets: []store.DeliveryTarget{{Account: f.Account}}})
-		wantErr(t, "Deliver", err, nil)
-		wantErr(t, "Deliver result", res[0].Err, store.ErrAccountNotFound)
+		res, err := e.s.Submit(e.ctx, store.Submission{Body: body(1), BestEffort: true, Local: []store.DeliveryTarget{{Account: f.Account}}})
+		wantErr(t, "Submit", err, nil)
+		wantErr(t, "Submit result", res[0].Err, store.ErrAccountNotFound)
 	},
 	"Accounts lists every account with its usage, ordered by address": func(t *testing.T, e *env) {
 		b, a := e.account("b@example.org"), e.account("a@example.org")

@@ -26,7 +26,7 @@ var concurrencyTests = map[string]func(t *testing.T, e *env){
 					if i%2 == 0 {
 						targets = append(targets, store.DeliveryTarget{Account: b, Folder: "Archive"})
 					}
-					res, err := e.s.Deliver(e.ctx, store.Delivery{Body: msg, Targets: targets})
+					res, err := e.s.Submit(e.ctx, store.Submission{Body: msg, Local: targets})
 					if err == nil {
 						err = errors.Join(res[0].Err, res[len(res)-1].Err)
 					}
@@ -105,8 +105,8 @@ var concurrencyTests = map[string]func(t *testing.T, e *env){
 		a := e.account("a@example.org")
 		ctx, cancel := context.WithCancel(e.ctx)
 		cancel()
-		_, err := e.s.Deliver(ctx, store.Delivery{Body: body(1), Targets: []store.DeliveryTarget{{Account: a}}})
-		wantErr(t, "Deliver", err, context.Canceled)
+		_, err := e.s.Submit(ctx, store.Submission{Body: body(1), Local: []store.DeliveryTarget{{Account: a}}})
+		wantErr(t, "Submit", err, context.Canceled)
 		_, err = e.s.ListMessages(ctx, inbox(a), store.ListOptions{UIDs: store.AllUIDs()})
 		wantErr(t, "ListMessages", err, context.Canceled)
 		if st := e.status(inbox(a)); st.Messages != 0 {

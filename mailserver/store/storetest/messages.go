@@ -9,7 +9,7 @@ import (
 )
 
 var messageTests = map[string]func(t *testing.T, e *env){
-	"Deliver stores the message for every target and reports each target's failure": func(t *testing.T, e *env) {
+	"Submit best effort stores the message for every target and reports each target's failure": func(t *testing.T, e *env) {
 		a, b, c := e.account("a@example.org"), e.account("b@example.org"), e.account("c@example.org")
 		msg := bytes.Repeat([]byte("0123456789abcdef"), 64)
 		e.deliver(inbox(b), body(1)) // b's usage makes the quota below too small
@@ -22,8 +22,8 @@ var messageTests = map[string]func(t *testing.T, e *env){
 			{Account: a, Folder: "Sent", Flags: store.Flags{Keywords: []string{"bad keyword"}}},
 		}
 		want := []error{nil, store.ErrOverQuota, nil, store.ErrAccountNotFound, store.ErrFolderNotFound, store.ErrInvalidArgument}
-		res, err := e.s.Deliver(e.ctx, store.Delivery{Body: msg, Targets: targets})
-		wantErr(t, "Deliver", err, nil)
+		res, err := e.s.Submit(e.ctx, store.Submission{Body: msg, Local: targets, BestEffort: true})
+		wantErr(t, "Submit", err, nil)
 		if len(res) != len(targets) {
 			t.Fatalf("got %d results for %d targets", len(res), len(targets))
 		}
@@ -45,12 +45,12 @@ var messageTests = map[string]func(t *testing.T, e *env){
 			t.Fatalf("a's usage %+v, want one message of %d bytes", u, len(msg))
 		}
 	},
-	"Deliver with every target failing stores nothing and still returns the results": func(t *testing.T, e *env) {
+	"Submit best effort with every target failing stores nothing and still returns the results": func(t *testing.T, e *env) {
 		a := e.account("a@example.org")
-		res, err := e.s.Deliver(e.ctx, store.Delivery{Body: body(1), Targets: []store.DeliveryTarget{
+		res, err := e.s.Submit(e.ctx, store.Submission{Body: body(1), BestEffort: true, Local: []store.DeliveryTarget{
 			{Account: a, QuotaBytes: 1}, {Account: "nobody@example.org"},
 		}})
-		wantErr(t, "Deliver", err, nil)
+		wantErr(t, "Submit", err, nil)
 		wantErr(t, "first target", res[0].Err, store.ErrOverQuota)
 		wantErr(t, "second target", res[1].Err, store.ErrAccountNotFound)
 		if u := e.usage(a); u != (store.Usage{}) {

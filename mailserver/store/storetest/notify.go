@@ -188,7 +188,7 @@ var notifyTests = map[string]func(t *testing.T, e *env){
 		case <-time.After(eventTimeout):
 			t.Fatal("closing the store did not end the subscription")
 		}
-		_, err := e.s.Deliver(e.ctx, store.Delivery{Body: body(2), Targets: []store.DeliveryTarget{{Account: a}}})
+		_, err := e.s.Submit(e.ctx, store.Submission{Body: body(2), Local: []store.DeliveryTarget{{Account: a}}})
 		if !errors.Is(err, store.ErrClosed) {
 			t.Fatalf("Deliver after Close: %v, want ErrClosed", err)
 		}

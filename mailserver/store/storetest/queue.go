@@ -57,7 +57,7 @@ func outbound(id string, at time.Time, rcpts ...string) *store.Outbound {
 
 func (e *qenv) submit(s store.Submission) []store.DeliveryResult {
 	e.t.Helper()
-	res, err := e.q.Submit(e.ctx, s)
+	res, err := e.s.Submit(e.ctx, s)
 	if err != nil {
 		e.t.Fatalf("Submit: %v", err)
 	}
@@ -150,7 +150,7 @@ var queueTests = map[string]func(t *testing.T, e *qenv){
 	},
 	"Submit with a failing local target stores nothing at all": func(t *testing.T, e *qenv) {
 		a := e.account("a@example.org")
-		res, err := e.q.Submit(e.ctx, store.Submission{Body: body(1),
+		res, err := e.s.Submit(e.ctx, store.Submission{Body: body(1),
 			Local:    []store.DeliveryTarget{{Account: a}, {Account: "nobody@example.org"}},
 			Outbound: outbound("m1", t0, "x@remote.test")})
 		wantErr(t, "Submit", err, store.ErrAccountNotFound)
@@ -167,9 +167,9 @@ var queueTests = map[string]func(t *testing.T, e *qenv){
 	},
 	"Submit refuses a duplicate queue id and an empty submission": func(t *testing.T, e *qenv) {
 		e.submit(store.Submission{Body: body(1), Outbound: outbound("m1", t0, "x@remote.test")})
-		_, err := e.q.Submit(e.ctx, store.Submission{Body: body(2), Outbound: outbound("m1", t0, "y@remote.test")})
+		_, err := e.s.Submit(e.ctx, store.Submission{Body: body(2), Outbound: outbound("m1", t0, "y@remote.test")})
 		wantErr(t, "duplicate", err, store.ErrInvalidArgument)
-		_, err = e.q.Submit(e.ctx, store.Submission{Body: body(3)})
+		_, err = e.s.Submit(e.ctx, store.Submission{Body: body(3)})
 		wantErr(t, "empty", err, store.ErrInvalidArgument)
 		if q := e.queue(); len(q) != 1 || len(q[0].Recipients) != 1 || q[0].Recipients[0].Address != "x@remote.test" {
 			t.Fatalf("queue %+v", q)

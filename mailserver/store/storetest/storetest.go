@@ -100,7 +100,7 @@ func body(n int) []byte {
 // deliver delivers one message to one folder and returns its UID.
 func (e *env) deliver(f store.FolderRef, b []byte) store.UID {
 	e.t.Helper()
-	res, err := e.s.Deliver(e.ctx, store.Delivery{Body: b, Targets: []store.DeliveryTarget{{Account: f.Account, Folder: f.Folder}}})
+	res, err := e.s.Submit(e.ctx, store.Submission{Body: b, Local: []store.DeliveryTarget{{Account: f.Account, Folder: f.Folder}}})
 	if err != nil {
 		e.t.Fatalf("Deliver to %s: %v", f, err)
 	}

@@ -1,4 +1,9 @@
-package queue
+// Package dsn renders delivery status notifications (RFC 3464) as
+// multipart/report messages (RFC 6522): the failure, delay and success
+// reports that package delivery (a local recipient asked NOTIFY=SUCCESS)
+// and package queue (an outbound attempt failed, was delayed or was relayed
+// onward) send back to a sender.
+package dsn
 
 import (
 	"bytes"
@@ -8,16 +13,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/msgauth"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
-// DSN actions (RFC 3464 §2.3.3).
+// Actions of a recipient block (RFC 3464 §2.3.3).
 const (
-	actionFailed    = "failed"
-	actionDelayed   = "delayed"
-	actionDelivered = "delivered"
-	actionRelayed   = "relayed"
+	ActionFailed    = "failed"
+	ActionDelayed   = "delayed"
+	ActionDelivered = "delivered"
+	ActionRelayed   = "relayed"
 )
 
 // maxReturnedBytes is the largest original message returned whole in a
@@ -27,8 +33,8 @@ const maxReturnedBytes = 256 << 10
 // dateLayout is an RFC 5322 §3.3 date-time.
 const dateLayout = "Mon, 02 Jan 2006 15:04:05 -0700"
 
-// dsnRecipient is one per-recipient block of a report (RFC 3464 §2.3).
-type dsnRecipient struct {
+// Recipient is one per-recipient block of a report (RFC 3464 §2.3).
+type Recipient struct {
 	Address        string
 	ORCPT          string // "rfc822;addr" or ""
 	Action         string
@@ -39,8 +45,8 @@ type dsnRecipient struct {
 	WillRetryUntil time.Time
 }
 
-// dsnInput is what a report is about.
-type dsnInput struct {
+// Report is what a report is about.
+type Report struct {
 	Hostname   string // Reporting-MTA and the From address's domain
 	To         string // the original envelope sender
 	MessageID  string // the report's own Message-ID (left part)
@@ -49,22 +55,22 @@ type dsnInput struct {
 	Arrival    time.Time
 	Now        time.Time
 	Original   []byte
-	Recipients []dsnRecipient
+	Recipients []Recipient
 }
 
-// buildDSN renders a delivery status notification (RFC 3464) as a
+// Build renders a delivery status notification (RFC 3464) as a
 // multipart/report (RFC 6522): a human-readable part, the
 // message/delivery-status part and the original message or its header.
 // Every recipient must have the same action.
-func buildDSN(in dsnInput) []byte {
+func Build(in Report) []byte {
 	action := in.Recipients[0].Action
 	boundary := randomHex(12)
 	var b bytes.Buffer
 	subject := map[string]string{
-		actionFailed:    "Undelivered Mail Returned to Sender",
-		actionDelayed:   "Delayed Mail (still being retried)",
-		actionDelivered: "Successful Mail Delivery Report",
-		actionRelayed:   "Successful Mail Delivery Report",
+		ActionFailed:    "Undelivered Mail Returned to Sender",
+		ActionDelayed:   "Delayed Mail (still being retried)",
+		ActionDelivered: "Successful Mail Delivery Report",
+		ActionRelayed:   "Successful Mail Delivery Report",
 	}[action]
 	fmt.Fprintf(&b, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", in.Hostname)
 	fmt.Fprintf(&b, "To: <%s>\r\n", in.To)
@@ -82,7 +88,7 @@ func buildDSN(in dsnInput) []byte {
 	fmt.Fprintf(&b, "--%s\r\nContent-Type: message/delivery-status\r\n\r\n", boundary)
 	fmt.Fprintf(&b, "Reporting-MTA: dns; %s\r\n", in.Hostname)
 	if in.EnvelopeID != "" {
-		fmt.Fprintf(&b, "Original-Envelope-Id: %s\r\n", xtext(in.EnvelopeID))
+		fmt.Fprintf(&b, "Original-Envelope-Id: %s\r\n", mail.XText(in.EnvelopeID))
 	}
 	fmt.Fprintf(&b, "Arrival-Date: %s\r\n", in.Arrival.Format(dateLayout))
 	for _, r := range in.Recipients {
@@ -126,8 +132,8 @@ func buildDSN(in dsnInput) []byte {
 // originalPart returns the original's header and whether the whole
 // message is returned instead: only failures return it whole, unless the
 // sender asked for headers only (RET=HDRS, RFC 3461 §4.3) or it is large.
-func originalPart(in dsnInput, action string) ([]byte, bool) {
-	if action == actionFailed && in.Return != store.ReturnHeaders && len(in.Original) <= maxReturnedBytes {
+func originalPart(in Report, action string) ([]byte, bool) {
+	if action == ActionFailed && in.Return != store.ReturnHeaders && len(in.Original) <= maxReturnedBytes {
 		return nil, true
 	}
 	_, body := msgauth.SplitHeader(in.Original)
@@ -138,12 +144,12 @@ func originalPart(in dsnInput, action string) ([]byte, bool) {
 	return header, false
 }
 
-func writeHumanPart(b *bytes.Buffer, in dsnInput) {
+func writeHumanPart(b *bytes.Buffer, in Report) {
 	switch in.Recipients[0].Action {
-	case actionFailed:
+	case ActionFailed:
 		fmt.Fprintf(b, "This is the mail system at %s.\r\n\r\nYour message could not be delivered to one or more recipients.\r\n"+
 			"It is attached below. The errors were:\r\n\r\n", in.Hostname)
-	case actionDelayed:
+	case ActionDelayed:
 		fmt.Fprintf(b, "This is the mail system at %s.\r\n\r\nYour message has not been delivered yet to one or more recipients.\r\n"+
 			"Delivery will be retried; you do not need to send it again. The errors so far were:\r\n\r\n", in.Hostname)
 	default:

@@ -1,4 +1,4 @@
-package server
+package pop3
 
 import (
 	"bytes"
@@ -9,31 +9,42 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kubemail/kubemail/internal/netserve"
 	"github.com/kubemail/kubemail/mailserver/mail"
-	"github.com/kubemail/kubemail/mailserver/pop3"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
-// pop3Backend logs users in with the shared authenticator and opens their
-// INBOX as the maildrop.
-type pop3Backend struct {
-	auth  authenticator
-	store store.Store
+// Store is what a StoreBackend reads and changes in the mail store.
+type Store interface {
+	ListMessages(ctx context.Context, f store.FolderRef, opts store.ListOptions) (store.MessageList, error)
+	Body(ctx context.Context, f store.FolderRef, uid store.UID) ([]byte, error)
+	FolderStatus(ctx context.Context, f store.FolderRef) (store.FolderStatus, error)
+	Expunge(ctx context.Context, r store.ExpungeRequest) (store.ExpungeResult, error)
 }
 
-var _ pop3.Backend = pop3Backend{}
+// StoreBackend is the Backend of the bundled server: users log in with a
+// mail.Authenticator and their maildrop is their account's INBOX in the
+// store. Login is this package's boundary for mail's error set: invalid
+// credentials (a suspended account included) answer "-ERR [AUTH]", anything
+// else (throttling, a server fault) "-ERR [SYS/TEMP]".
+type StoreBackend struct {
+	Auth  mail.Authenticator
+	Store Store
+}
 
-// Login implements pop3.Backend.
-func (b pop3Backend) Login(ctx context.Context, c pop3.ConnInfo, username, password string) (pop3.Maildrop, error) {
-	account, err := b.auth.Authenticate(ctx, ipOf(c.RemoteAddr), username, password)
+var _ Backend = StoreBackend{}
+
+// Login implements Backend.
+func (b StoreBackend) Login(ctx context.Context, c ConnInfo, username, password string) (Maildrop, error) {
+	account, err := b.Auth.Authenticate(ctx, netserve.IPOf(c.RemoteAddr), username, password)
 	switch {
 	case err == nil:
 	case errors.Is(err, mail.ErrInvalidCredentials):
-		return nil, fmt.Errorf("%w: %w", pop3.ErrInvalidCredentials, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidCredentials, err)
 	default: // throttled, or a server fault: try again later
-		return nil, pop3.TemporaryError(err)
+		return nil, TemporaryError(err)
 	}
-	return &maildrop{store: b.store, ref: store.FolderRef{Account: account, Folder: store.Inbox}}, nil
+	return &maildrop{store: b.Store, ref: store.FolderRef{Account: account, Folder: store.Inbox}}, nil
 }
 
 // maildrop is an account's INBOX for one POP3 session. Its unique ids are
@@ -43,47 +54,47 @@ func (b pop3Backend) Login(ctx context.Context, c pop3.ConnInfo, username, passw
 // CRLF line endings (the SMTP server refuses bare CR and LF), exactly as
 // RETR sends them before dot-stuffing.
 type maildrop struct {
-	store store.Store
+	store Store
 	ref   store.FolderRef
 
 	validity uint32      // UIDVALIDITY of the snapshot
 	uids     []store.UID // the snapshot, by message index
 }
 
-var _ pop3.Maildrop = (*maildrop)(nil)
+var _ Maildrop = (*maildrop)(nil)
 
-// Name implements pop3.Maildrop: the canonical account.
+// Name implements Maildrop: the canonical account.
 func (m *maildrop) Name() string { return m.ref.Account }
 
-// List implements pop3.Maildrop.
-func (m *maildrop) List(ctx context.Context) ([]pop3.MessageInfo, error) {
+// List implements Maildrop.
+func (m *maildrop) List(ctx context.Context) ([]MessageInfo, error) {
 	list, err := m.store.ListMessages(ctx, m.ref, store.ListOptions{UIDs: store.AllUIDs()})
 	if err != nil {
-		return nil, pop3.TemporaryError(fmt.Errorf("listing %s: %w", m.ref, err))
+		return nil, TemporaryError(fmt.Errorf("listing %s: %w", m.ref, err))
 	}
 	m.validity = list.Status.UIDValidity
 	m.uids = make([]store.UID, len(list.Messages))
-	infos := make([]pop3.MessageInfo, len(list.Messages))
+	infos := make([]MessageInfo, len(list.Messages))
 	for i, msg := range list.Messages {
 		m.uids[i] = msg.UID
-		infos[i] = pop3.MessageInfo{UID: uidl(m.validity, msg.UID), Size: msg.Size}
+		infos[i] = MessageInfo{UID: uidl(m.validity, msg.UID), Size: msg.Size}
 	}
 	return infos, nil
 }
 
-// Open implements pop3.Maildrop.
+// Open implements Maildrop.
 func (m *maildrop) Open(ctx context.Context, index int) (io.ReadCloser, error) {
 	if index < 0 || index >= len(m.uids) {
-		return nil, pop3.TemporaryError(fmt.Errorf("opening message %d of %s: no such index", index, m.ref))
+		return nil, TemporaryError(fmt.Errorf("opening message %d of %s: no such index", index, m.ref))
 	}
 	body, err := m.store.Body(ctx, m.ref, m.uids[index])
 	if err != nil {
-		return nil, pop3.TemporaryError(fmt.Errorf("opening message %d of %s: %w", index, m.ref, err))
+		return nil, TemporaryError(fmt.Errorf("opening message %d of %s: %w", index, m.ref, err))
 	}
 	return io.NopCloser(bytes.NewReader(body)), nil
 }
 
-// Commit implements pop3.Maildrop: one Expunge of exactly the UIDs given,
+// Commit implements Maildrop: one Expunge of exactly the UIDs given,
 // which the store runs as one transaction. If INBOX no longer has the
 // snapshot's UIDVALIDITY (it was deleted and re-created meanwhile), its
 // UIDs name other messages and nothing is deleted.
@@ -95,25 +106,25 @@ func (m *maildrop) Commit(ctx context.Context, deleteUIDs []string) error {
 	for _, id := range deleteUIDs {
 		v, u, ok := parseUIDL(id)
 		if !ok || v != m.validity {
-			return pop3.TemporaryError(fmt.Errorf("committing deletions in %s: unknown unique id %q", m.ref, id))
+			return TemporaryError(fmt.Errorf("committing deletions in %s: unknown unique id %q", m.ref, id))
 		}
 		uids = append(uids, u)
 	}
 	st, err := m.store.FolderStatus(ctx, m.ref)
 	if err != nil {
-		return pop3.TemporaryError(fmt.Errorf("committing deletions in %s: %w", m.ref, err))
+		return TemporaryError(fmt.Errorf("committing deletions in %s: %w", m.ref, err))
 	}
 	if st.UIDValidity != m.validity {
-		return pop3.TemporaryError(fmt.Errorf("committing deletions in %s: UIDVALIDITY changed from %d to %d",
+		return TemporaryError(fmt.Errorf("committing deletions in %s: UIDVALIDITY changed from %d to %d",
 			m.ref, m.validity, st.UIDValidity))
 	}
 	if _, err := m.store.Expunge(ctx, store.ExpungeRequest{Folder: m.ref, UIDs: store.UIDSetOf(uids...)}); err != nil {
-		return pop3.TemporaryError(fmt.Errorf("committing deletions in %s: %w", m.ref, err))
+		return TemporaryError(fmt.Errorf("committing deletions in %s: %w", m.ref, err))
 	}
 	return nil
 }
 
-// Close implements pop3.Maildrop; a maildrop holds no resources.
+// Close implements Maildrop; a maildrop holds no resources.
 func (m *maildrop) Close() error { return nil }
 
 // uidl formats a POP3 unique id.

@@ -1,4 +1,4 @@
-package queue
+package delivery
 
 import (
 	"strings"
@@ -24,7 +24,7 @@ type RateLimiter struct {
 // NewRateLimiter returns a RateLimiter; a nil clock means the system's.
 func NewRateLimiter(clock Clock) *RateLimiter {
 	if clock == nil {
-		clock = SystemClock()
+		clock = systemClock{}
 	}
 	return &RateLimiter{clock: clock, senders: map[string][]time.Time{}}
 }

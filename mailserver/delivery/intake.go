@@ -1,4 +1,4 @@
-package queue
+package delivery
 
 import (
 	"context"
@@ -15,14 +15,31 @@ import (
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
-// IntakeOptions configure NewIntake.
-type IntakeOptions struct {
+// Store is what the Intake needs of the mail store: its one write door for
+// mail, and the usage read at RCPT time.
+type Store interface {
+	Submit(ctx context.Context, s store.Submission) ([]store.DeliveryResult, error)
+	Usage(ctx context.Context, account string) (store.Usage, error)
+}
+
+// Clock is the Intake's time source.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// Options configure New.
+type Options struct {
 	// Store holds the mailboxes and the queue. Required.
-	Store store.Queue
+	Store Store
 	// Config is the served configuration. Required.
 	Config *config.Holder
-	// Queue is kicked when a message is queued; nil leaves it to poll.
-	Queue *Queue
+	// Kick wakes the outbound queue when a message was queued; nil leaves
+	// the queue to find it when it next polls.
+	Kick func()
 	// Signer signs outbound mail with the DKIM keys of the domains that
 	// have one; nil signs nothing.
 	Signer *msgauth.Signer
@@ -30,35 +47,37 @@ type IntakeOptions struct {
 	Limiter *RateLimiter
 	// Clock is the time source; nil means the system's.
 	Clock Clock
+	// ObserveCommit, when set, is told how long each accepted message's
+	// store commit took (the metrics' kubemail_store_commit_duration_seconds).
+	ObserveCommit func(time.Duration)
 	// Logger receives the logs; nil discards them.
 	Logger *slog.Logger
 }
 
-// Intake is the SMTP server's Deliverer when outbound delivery is on: it
-// stores the local copies and queues the remote recipients of a message
-// in one durable transaction (store.Queue.Submit), so the 250 reply
-// follows a commit that holds both. It is also the mail.Relayer that
-// says who may relay and counts rate limits.
+// Intake is the one door for mail into the store; see the package
+// documentation. It is safe for concurrent use.
 type Intake struct {
-	opts    IntakeOptions
+	opts    Options
 	clock   Clock
 	log     *slog.Logger
 	limiter *RateLimiter
 }
 
 var (
-	_ mail.Deliverer = (*Intake)(nil)
-	_ mail.Relayer   = (*Intake)(nil)
+	_ mail.Directory    = (*Intake)(nil)
+	_ mail.QuotaChecker = (*Intake)(nil)
+	_ mail.Deliverer    = (*Intake)(nil)
+	_ mail.Relayer      = (*Intake)(nil)
 )
 
-// NewIntake returns an Intake.
-func NewIntake(opts IntakeOptions) (*Intake, error) {
+// New returns an Intake.
+func New(opts Options) (*Intake, error) {
 	if opts.Store == nil || opts.Config == nil {
 		return nil, errors.New("creating the intake: Store and Config are required")
 	}
 	in := &Intake{opts: opts, clock: opts.Clock, log: opts.Logger, limiter: opts.Limiter}
 	if in.clock == nil {
-		in.clock = SystemClock()
+		in.clock = systemClock{}
 	}
 	if in.log == nil {
 		in.log = slog.New(slog.DiscardHandler)
@@ -67,6 +86,61 @@ func NewIntake(opts IntakeOptions) (*Intake, error) {
 		in.limiter = NewRateLimiter(in.clock)
 	}
 	return in, nil
+}
+
+// Resolve implements mail.Directory from the served configuration (one
+// snapshot per call).
+func (in *Intake) Resolve(_ context.Context, rcpt string) (mail.Recipient, error) {
+	res, err := in.opts.Config.Current().Resolve(rcpt)
+	switch {
+	case errors.Is(err, config.ErrUnknownRecipient), errors.Is(err, config.ErrInvalidAddress):
+		// An address the configuration cannot parse cannot name a mailbox
+		// here either: refused as unknown (550 5.1.1), not retried.
+		return mail.Recipient{}, fmt.Errorf("resolving %s: %w (%w)", rcpt, mail.ErrUnknownRecipient, err)
+	case err != nil:
+		return mail.Recipient{}, fmt.Errorf("resolving %s: %w", rcpt, err)
+	}
+	return mail.Recipient{Address: rcpt, Local: res.Local, Accounts: res.Accounts, External: res.External}, nil
+}
+
+// SenderAllowed implements mail.Directory.
+func (in *Intake) SenderAllowed(account, from string) bool {
+	return in.opts.Config.Current().SenderAllowed(account, from)
+}
+
+// QuotaBytes returns the quota of account in the configuration being
+// served; 0 (unlimited) for an account it does not know.
+func (in *Intake) QuotaBytes(account string) int64 {
+	cfg := in.opts.Config.Current()
+	if m, ok := cfg.LookupMailbox(account); ok {
+		return cfg.QuotaBytes(m)
+	}
+	return 0
+}
+
+// CheckQuota implements mail.QuotaChecker: usage + size must stay within
+// the quota; a message larger than the whole quota is refused for good.
+func (in *Intake) CheckQuota(ctx context.Context, account string, size int64) error {
+	cfg := in.opts.Config.Current()
+	m, ok := cfg.LookupMailbox(account)
+	if !ok {
+		return nil // not an account of this configuration: Deliver reports it
+	}
+	quota := cfg.QuotaBytes(m)
+	if quota == 0 {
+		return nil
+	}
+	if size > quota {
+		return &mail.OverQuotaError{Account: account, Permanent: true}
+	}
+	u, err := in.opts.Store.Usage(ctx, account)
+	if err != nil {
+		return fmt.Errorf("reading the usage of %s: %w", account, err)
+	}
+	if u.Bytes+size > quota || (size == 0 && u.Bytes >= quota) {
+		return &mail.OverQuotaError{Account: account}
+	}
+	return nil
 }
 
 // RelayAllowed implements mail.Relayer: relay.allowedNetworks.
@@ -83,25 +157,9 @@ func (in *Intake) AllowRelay(_ context.Context, sender string) error {
 	return nil
 }
 
-// parseNotify converts NOTIFY values.
-func parseNotify(values []string) store.Notify {
-	var n store.Notify
-	for _, v := range values {
-		switch strings.ToUpper(v) {
-		case "NEVER":
-			n |= store.NotifyNever
-		case "SUCCESS":
-			n |= store.NotifySuccess
-		case "FAILURE":
-			n |= store.NotifyFailure
-		case "DELAY":
-			n |= store.NotifyDelay
-		}
-	}
-	return n
-}
-
-// Deliver implements mail.Deliverer.
+// Deliver implements mail.Deliverer: one store Submit, all or nothing, of a
+// copy for every local account (INBOX, with each account's quota) and a
+// queue entry for the remote recipients.
 func (in *Intake) Deliver(ctx context.Context, env mail.Envelope, body []byte) error {
 	cfg := in.opts.Config.Current()
 	now := in.clock.Now()
@@ -125,10 +183,15 @@ func (in *Intake) Deliver(ctx context.Context, env mail.Envelope, body []byte) e
 		sub.Body = signed
 		sub.Outbound = outbound(env, remote, now)
 	}
+	start := time.Now()
 	results, err := in.opts.Store.Submit(ctx, sub)
+	if in.opts.ObserveCommit != nil {
+		in.opts.ObserveCommit(time.Since(start))
+	}
 	if err != nil {
 		for i, r := range results {
 			if errors.Is(r.Err, store.ErrOverQuota) {
+				in.log.Info("Delivery refused: over quota", "id", env.ID, "account", accounts[i])
 				return &mail.OverQuotaError{Account: accounts[i], Permanent: targets[i].QuotaBytes > 0 && int64(len(sub.Body)) > targets[i].QuotaBytes}
 			}
 		}
@@ -136,12 +199,17 @@ func (in *Intake) Deliver(ctx context.Context, env mail.Envelope, body []byte) e
 	}
 	if len(remote) > 0 {
 		in.log.Info("Message queued", "id", env.ID, "from", env.From, "remote", len(remote), "local", len(accounts))
-		if in.opts.Queue != nil {
-			in.opts.Queue.Kick()
-		}
+		in.kick()
 	}
 	in.reportLocalSuccess(ctx, cfg, env, sub.Body, now)
 	return nil
+}
+
+// kick wakes the queue, if one is wired.
+func (in *Intake) kick() {
+	if in.opts.Kick != nil {
+		in.opts.Kick()
+	}
 }
 
 // outbound is the queue entry of a message's remote recipients. A forward
@@ -188,35 +256,4 @@ func (in *Intake) sign(cfg *config.Config, env mail.Envelope, body []byte) ([]by
 		return in.opts.Signer.Sign(body, msgauth.SignKey{Domain: dom.Name, Selector: dom.DKIM.Selector, KeyFile: dom.DKIM.KeyFile})
 	}
 	return body, nil
-}
-
-// reportLocalSuccess sends the "delivered" reports that local recipients
-// with NOTIFY=SUCCESS asked for (RFC 3461 §5.2.2). Best effort: the
-// message itself is already stored.
-func (in *Intake) reportLocalSuccess(ctx context.Context, cfg *config.Config, env mail.Envelope, body []byte, now time.Time) {
-	if env.From == "" {
-		return
-	}
-	var list []dsnRecipient
-	for _, r := range env.Recipients {
-		if r.Local && len(r.Accounts) > 0 && parseNotify(r.Notify).Wants(store.NotifySuccess) {
-			list = append(list, dsnRecipient{Address: r.Address, ORCPT: r.ORCPT, Action: actionDelivered, Status: "2.0.0"})
-		}
-	}
-	if len(list) == 0 {
-		return
-	}
-	report := buildDSN(dsnInput{Hostname: cfg.Hostname, To: env.From, MessageID: newID(), EnvelopeID: env.EnvelopeID,
-		Return: env.Return, Arrival: env.ReceivedAt, Now: now, Original: body, Recipients: list})
-	sub, ok := reportSubmission(cfg, env.From, report, now, in.log)
-	if !ok {
-		return
-	}
-	if _, err := in.opts.Store.Submit(ctx, sub); err != nil {
-		in.log.Warn("Cannot store a delivery report", "id", env.ID, "error", err)
-		return
-	}
-	if sub.Outbound != nil && in.opts.Queue != nil {
-		in.opts.Queue.Kick()
-	}
 }

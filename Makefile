@@ -29,6 +29,30 @@ export KUBEBUILDER_ASSETS ?= $(KUBEMAIL_CACHE)/k8s/$(K8S_VERSION)-linux-amd64
 
 DEV_STATE_DIR ?= $(CURDIR)/.kubemail-dev
 
+# The tests. `make test` runs them all in one `go test ./...`; test-unit,
+# test-envtest and test-e2e run the same tests in three sets, and together
+# run every one of them:
+#   - test-e2e:     the packages of $(E2E_PKGS), which build kubemail and run
+#                   `kubemail dev` (so they need the Kubernetes binaries);
+#   - test-envtest: the tests that need kube-apiserver, etcd or kubectl;
+#   - test-unit:    every other test; it needs no Kubernetes binary.
+# The rule, applied by hack/testsplit to the _test.go files (no list to keep
+# and no build tag): a test goes to test-envtest when it, or a test helper it
+# reaches, uses internal/devenv, controllers/internal/testenv or envtest, or
+# names KUBEBUILDER_ASSETS or kubectl; when TestMain does, the whole package
+# does. A package with tests of both kinds runs in test-unit with -skip and in
+# test-envtest with -run over the same names. hack/check-test-split.sh (run by
+# test-unit and verify) fails if a package with tests is in none of the sets.
+# `make test-plan` prints the commands.
+export E2E_PKGS ?= ./test/e2e/...
+GO_TEST_FLAGS ?= -race -shuffle=on -count=1 -timeout 30m
+TEST_ENV := KUBEMAIL_LOOPBACK_DNS_ONLY=1
+FUZZTIME ?= 30s
+# The packages whose tests rewrite their golden files under -update
+# (`var update = flag.Bool("update", ...)` in a _test.go file).
+GOLDEN_FLAG := flag.Bool("update"
+GOLDEN_PKGS = $(sort $(patsubst %/,%,$(dir $(shell grep -rlF --include='*_test.go' --exclude-dir=.git --exclude-dir=bin '$(GOLDEN_FLAG)' .))))
+
 .PHONY: all
 all: build
 
@@ -36,7 +60,7 @@ all: build
 
 .PHONY: help
 help: ## Show this help.
-	@awk 'BEGIN {FS = ":.*##"; printf "Usage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
 
 ##@ Development
 
@@ -73,13 +97,14 @@ vulncheck: $(GOVULNCHECK) ## Check for known vulnerabilities against an offline 
 # What the generators write, for verify's drift check.
 GENERATED_PATHS := api config bundle internal/dnsendpoint
 .PHONY: verify
-verify: generate manifests bundle ## Regenerate everything and fail if the committed files differ, or gofmt/go vet complain.
+verify: generate manifests bundle ## Regenerate everything and fail if the committed files differ, gofmt/go vet complain, or a package's tests are in no test set.
 	@if [ -n "$$(git status --porcelain -- $(GENERATED_PATHS))" ]; then \
 		echo "generated files are out of date; run 'make generate manifests bundle' and commit:"; \
 		git status --porcelain -- $(GENERATED_PATHS); git diff -- $(GENERATED_PATHS) | head -50; exit 1; fi
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then \
 		echo "gofmt would change: $$unformatted"; exit 1; fi
 	go vet ./...
+	hack/check-test-split.sh
 
 ##@ Test
 
@@ -90,6 +115,34 @@ envtest-bins: ## Build kube-apiserver, etcd and kubectl into $(KUBEMAIL_CACHE) (
 .PHONY: test
 test: envtest-bins ## Run every test with -race: unit, protocol (real clients on 127.0.0.1), envtest against a real API server.
 	KUBEMAIL_LOOPBACK_DNS_ONLY=1 go test -race -shuffle=on -count=1 -timeout 30m ./...
+
+.PHONY: test-unit
+test-unit: ## Run the tests that need no Kubernetes binary (no envtest-bins; a few minutes), with -race.
+	hack/check-test-split.sh
+	$(TEST_ENV) hack/test.sh unit $(GO_TEST_FLAGS)
+
+.PHONY: test-envtest
+test-envtest: envtest-bins ## Run the tests against a real kube-apiserver and etcd (and kubectl), with -race.
+	$(TEST_ENV) hack/test.sh envtest $(GO_TEST_FLAGS)
+
+.PHONY: test-e2e
+test-e2e: envtest-bins ## Run the end-to-end tests (./test/e2e: builds kubemail, runs its servers and `kubemail dev`), with -race.
+	$(TEST_ENV) go test $(GO_TEST_FLAGS) $(E2E_PKGS)
+
+.PHONY: test-plan
+test-plan: ## Print the go test commands of test-unit, test-envtest and test-e2e, and check they cover every package.
+	hack/check-test-split.sh
+	@for set in unit envtest e2e; do echo "# test-$$set"; hack/test.sh -n $$set $(GO_TEST_FLAGS); done
+
+.PHONY: test-update-golden
+test-update-golden: envtest-bins ## Rewrite the golden files (testdata/*.golden) of the packages whose tests take -update; review the diff.
+	$(TEST_ENV) go test -count=1 $(GOLDEN_PKGS) -update
+
+##@ Fuzzing (not part of make test)
+
+.PHONY: fuzz
+fuzz: ## Run every Fuzz* target for FUZZTIME each (default 30s), one at a time; stops at the first crash.
+	$(TEST_ENV) FUZZTIME=$(FUZZTIME) hack/fuzz.sh
 
 ##@ Benchmarks (not part of make test)
 

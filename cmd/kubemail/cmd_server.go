@@ -10,14 +10,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/configsource"
 	"github.com/kubemail/kubemail/mailserver/server"
-)
-
-// Environment variables the operator sets on the server pods
-// (controllers/doc.go).
-const (
-	envStatusConfigMap = "KUBEMAIL_STATUS_CONFIGMAP"
-	envPodNamespace    = "POD_NAMESPACE"
 )
 
 // runServer runs the mail server with the configuration file given by
@@ -87,8 +82,8 @@ func runServer(ctx context.Context, args []string, _, stderr io.Writer) error {
 
 // secretOptions builds the client and reads the status ConfigMap's name
 // and namespace from the environment.
-func secretOptions(ref, kubeconfig string) (*server.SecretOptions, error) {
-	ns, name, err := server.ParseSecretRef(ref)
+func secretOptions(ref, kubeconfig string) (*configsource.SecretOptions, error) {
+	ns, name, err := configsource.ParseSecretRef(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -104,21 +99,21 @@ func secretOptions(ref, kubeconfig string) (*server.SecretOptions, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the Kubernetes client: %w", err)
 	}
-	return &server.SecretOptions{
+	return &configsource.SecretOptions{
 		Client: client, Namespace: ns, Name: name,
-		StatusConfigMap: os.Getenv(envStatusConfigMap),
-		StatusNamespace: os.Getenv(envPodNamespace),
+		StatusConfigMap: os.Getenv(config.EnvStatusConfigMap),
+		StatusNamespace: os.Getenv(config.EnvPodNamespace),
 	}, nil
 }
 
 // localOptions reads --root, --resolver and --publish; nil when neither is given.
-func localOptions(root, resolver string, publish []string) (*server.Local, error) {
+func localOptions(root, resolver string, publish []string) (*configsource.Local, error) {
 	if root == "" && resolver == "" && len(publish) == 0 {
 		return nil, nil
 	}
-	l := &server.Local{Root: root, Resolver: resolver, Publish: map[int]string{}}
+	l := &configsource.Local{Root: root, Resolver: resolver, Publish: map[int]string{}}
 	for _, p := range publish {
-		port, addr, err := server.ParsePublish(p)
+		port, addr, err := configsource.ParsePublish(p)
 		if err != nil {
 			return nil, fmt.Errorf("--publish: %w", err)
 		}

@@ -66,7 +66,7 @@ func (s *Server) startupOps(ctx context.Context) (stop func(), err error) {
 		return func() {}, nil
 	}
 	if l := s.opts.ConfigSecret.Local; l != nil && len(l.Publish) > 0 {
-		if addr, err = l.publishedAddr(addr); err != nil {
+		if addr, err = l.PublishedAddr(addr); err != nil {
 			return nil, fmt.Errorf("the startup ops address: %w", err)
 		}
 	}

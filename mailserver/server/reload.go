@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/configsource"
 )
 
 // Configuration reload. The Watcher stores each valid new file into a
@@ -45,9 +46,9 @@ func (s *Server) applyConfig(ctx context.Context, cfg *config.Config) {
 
 // onServed runs after the serving configuration changed.
 func (s *Server) onServed(_, cfg *config.Config) {
-	s.metrics.setConfigHash(s.source.sourceHash(cfg.Hash()))
+	s.metrics.setConfigHash(s.source.SourceHash(cfg.Hash()))
 	s.metrics.reloads.WithLabelValues("ok").Inc()
-	s.status.set(s.source.sourceHash(cfg.Hash()))
+	s.status.Set(s.source.SourceHash(cfg.Hash()))
 	s.certs.refreshLogged() // new certificate paths, or self-signed for a new hostname
 }
 
@@ -96,12 +97,9 @@ type reloadFailures struct {
 	inc func()
 }
 
-// watcherRefusal starts the message the Watcher logs when it refuses a file.
-const watcherRefusal = "Refusing configuration change"
-
 // Handle implements slog.Handler.
 func (h reloadFailures) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level >= slog.LevelError && strings.HasPrefix(r.Message, watcherRefusal) {
+	if r.Level >= slog.LevelError && strings.HasPrefix(r.Message, configsource.RefusalMessage) {
 		h.inc()
 	}
 	return h.Handler.Handle(ctx, r)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/kubemail/kubemail/internal/devenv"
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/configsource"
 )
 
 // The Secret source runs against a real kube-apiserver and etcd (make
@@ -94,7 +95,7 @@ func statusHash(t *testing.T, client kubernetes.Interface) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cm.Data[StatusHashKey]
+	return cm.Data[config.StatusHashKey]
 }
 
 func TestRunServesTheConfigurationOfTheSecrets(t *testing.T) {
@@ -115,7 +116,7 @@ func TestRunServesTheConfigurationOfTheSecrets(t *testing.T) {
 
 	logs := &syncBuffer{}
 	s, err := New(Options{
-		ConfigSecret: &SecretOptions{
+		ConfigSecret: &configsource.SecretOptions{
 			Client: client, Namespace: testNamespace, Name: config.ShardName("mx-config", 0),
 			StatusConfigMap: "mx-status-mx-0", RetryInterval: 100 * time.Millisecond,
 			StartupOpsAddress: startupOps,
@@ -275,36 +276,11 @@ func invalidShard(t *testing.T, doc string) config.Shard {
 	}}
 }
 
-func TestParseSecretRef(t *testing.T) {
-	tests := map[string]struct {
-		ref      string
-		ns, name string
-		wantErr  bool
-	}{
-		"a namespace and a name are split":    {ref: "mail/mx-config-0", ns: "mail", name: "mx-config-0"},
-		"a name without namespace is refused": {ref: "mx-config-0", wantErr: true},
-		"an empty name is refused":            {ref: "mail/", wantErr: true},
-		"an empty namespace is refused":       {ref: "/mx", wantErr: true},
-		"a name with a slash is refused":      {ref: "a/b/c", wantErr: true},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			ns, n, err := ParseSecretRef(tc.ref)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("ParseSecretRef(%q) error %v, want error %v", tc.ref, err, tc.wantErr)
-			}
-			if ns != tc.ns || n != tc.name {
-				t.Errorf("ParseSecretRef(%q) = %q, %q; want %q, %q", tc.ref, ns, n, tc.ns, tc.name)
-			}
-		})
-	}
-}
-
 func TestNewWantsExactlyOneSource(t *testing.T) {
 	for name, opts := range map[string]Options{
 		"neither a file nor a Secret": {},
-		"both a file and a Secret":    {ConfigPath: "x.yaml", ConfigSecret: &SecretOptions{Namespace: "a", Name: "b"}},
-		"a Secret without a client":   {ConfigSecret: &SecretOptions{Namespace: "a", Name: "b"}},
+		"both a file and a Secret":    {ConfigPath: "x.yaml", ConfigSecret: &configsource.SecretOptions{Namespace: "a", Name: "b"}},
+		"a Secret without a client":   {ConfigSecret: &configsource.SecretOptions{Namespace: "a", Name: "b"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := New(opts); err == nil {

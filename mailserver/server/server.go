@@ -14,6 +14,7 @@ import (
 
 	"github.com/kubemail/kubemail/mailserver/auth"
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/configsource"
 	"github.com/kubemail/kubemail/mailserver/store"
 	"github.com/kubemail/kubemail/mailserver/store/sqlite"
 )
@@ -34,7 +35,7 @@ type Options struct {
 	// ConfigSecret, when set, reads the configuration from the operator's
 	// sharded Secrets instead of a file (secretsource.go); Run waits for a
 	// first valid configuration before it opens anything.
-	ConfigSecret *SecretOptions
+	ConfigSecret *configsource.SecretOptions
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// ShutdownTimeout bounds the graceful part of shutdown. Zero means
@@ -57,8 +58,8 @@ type Server struct {
 	log     *slog.Logger
 	started *config.Config // the configuration loaded by New, or the first read from the Secrets
 	metrics *metrics
-	source  *secretSource   // nil when reading a file
-	status  *statusReporter // nil without a status ConfigMap
+	source  *configsource.Secrets        // nil when reading a file
+	status  *configsource.StatusReporter // nil without a status ConfigMap
 
 	stopSourceOnce sync.Once
 	stopSource     func() // stops source and status; set by Run
@@ -101,10 +102,10 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.ConfigSecret != nil {
 		var err error
-		if s.source, err = newSecretSource(*opts.ConfigSecret, s.configLog(), opts.ConfigDebounce); err != nil {
+		if s.source, err = configsource.NewSecrets(*opts.ConfigSecret, s.configLog(), opts.ConfigDebounce); err != nil {
 			return nil, fmt.Errorf("creating the mail server: %w", err)
 		}
-		s.status = newStatusReporter(s.source.opts, s.log.With("component", "status"))
+		s.status = configsource.NewStatusReporter(*opts.ConfigSecret, s.log.With("component", "status"))
 		return s, nil
 	}
 	cfg, err := config.Load(opts.ConfigPath)
@@ -143,16 +144,16 @@ func (s *Server) startSource(ctx context.Context) *config.Config {
 	srcCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := s.source.run(srcCtx); err != nil {
+		if err := s.source.Run(srcCtx); err != nil {
 			s.log.Error("Watching the configuration Secret failed", "error", err)
 		}
 	})
 	if s.status != nil {
-		wg.Go(func() { s.status.run(srcCtx) })
+		wg.Go(func() { s.status.Run(srcCtx) })
 	}
 	s.stopSource = func() { s.stopSourceOnce.Do(func() { cancel(); wg.Wait() }) }
-	s.log.Info("Waiting for a valid configuration in the Secrets before starting", "secret", s.source.ref())
-	return s.source.waitFirst(ctx)
+	s.log.Info("Waiting for a valid configuration in the Secrets before starting", "secret", s.source.Ref())
+	return s.source.WaitFirst(ctx)
 }
 
 // Ready is closed once every listener accepts connections.
@@ -194,10 +195,10 @@ func (s *Server) Run(ctx context.Context) error {
 		if err := checkDriver(s.started); err != nil {
 			return err
 		}
-		from = "secret:" + s.source.ref()
+		from = "secret:" + s.source.Ref()
 	}
 	cfg := s.started
-	s.log.Info("Starting the mail server", "config", from, "hash", s.source.sourceHash(cfg.Hash()), "hostname", cfg.Hostname)
+	s.log.Info("Starting the mail server", "config", from, "hash", s.source.SourceHash(cfg.Hash()), "hostname", cfg.Hostname)
 
 	st, err := sqlite.Open(cfg.Storage.Path, sqlite.Options{Logger: s.log.With("component", "store")}) //nolint:contextcheck // Open takes no context
 	if err != nil {
@@ -221,7 +222,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.certs, err = newCertSource(s.serving.Current, s.log.With("component", "tls")); err != nil {
 		return err
 	}
-	s.metrics.setConfigHash(s.source.sourceHash(cfg.Hash()))
+	s.metrics.setConfigHash(s.source.SourceHash(cfg.Hash()))
 	if s.out, err = s.newOutbound(cfg, st); err != nil {
 		return err
 	}
@@ -328,10 +329,10 @@ func (s *Server) listen(ctx context.Context, svcs []service) ([]*gate, httpListe
 
 // serve runs everything until ctx is done or a part fails, then shuts down.
 func (s *Server) serve(ctx context.Context, svcs []service, gates []*gate, lns httpListeners) error {
-	var watcher *config.Watcher
+	var watcher *configsource.Watcher
 	var err error
 	if s.source == nil {
-		watcher, err = config.NewWatcher(config.WatcherOptions{
+		watcher, err = configsource.NewWatcher(configsource.WatcherOptions{
 			Path: s.opts.ConfigPath, Holder: s.staging, Logger: s.configLog(), Debounce: s.opts.ConfigDebounce,
 		})
 	}
@@ -394,7 +395,7 @@ func (s *Server) serve(ctx context.Context, svcs []service, gates []*gate, lns h
 	if watcher != nil {
 		run(&bgWG, "config watcher", func() error { return watcher.Run(bg) })
 	} else {
-		s.source.start(func(c *config.Config) {
+		s.source.Start(func(c *config.Config) {
 			if _, err := s.staging.Store(c); err != nil {
 				s.log.Error("Configuration change callback failed", "error", err)
 			}
@@ -417,7 +418,7 @@ func (s *Server) serve(ctx context.Context, svcs []service, gates []*gate, lns h
 	s.log.Info("Outbound delivery running", "resolver", s.out.resolver)
 	s.ready.Store(true)
 	close(s.readyCh)
-	s.status.set(s.source.sourceHash(s.serving.Current().Hash()))
+	s.status.Set(s.source.SourceHash(s.serving.Current().Hash()))
 
 	var cause error
 	select {

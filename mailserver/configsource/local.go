@@ -1,4 +1,4 @@
-package server
+package configsource
 
 import (
 	"fmt"
@@ -65,7 +65,7 @@ func (l *Local) rebase(c *config.Config) (*config.Config, error) {
 		if !ln.Enabled() || len(l.Publish) == 0 {
 			return
 		}
-		addr, err := l.publishedAddr(ln.Address)
+		addr, err := l.PublishedAddr(ln.Address)
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("listeners.%s: %v", name, err))
 			return
@@ -143,9 +143,9 @@ func (h *sourceHashes) of(hash string) string {
 	return hash
 }
 
-// publishedAddr returns the address that listens for a container address
+// PublishedAddr returns the address that listens for a container address
 // such as ":2525": Publish's entry for its port.
-func (l *Local) publishedAddr(addr string) (string, error) {
+func (l *Local) PublishedAddr(addr string) (string, error) {
 	_, p, err := net.SplitHostPort(addr)
 	port, perr := strconv.Atoi(p)
 	if err != nil || perr != nil {

@@ -1,4 +1,4 @@
-package config
+package configsource
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/kubemail/kubemail/mailserver/config"
 )
 
 // Defaults of [WatcherOptions].
@@ -26,7 +28,7 @@ type WatcherOptions struct {
 	// Path is the configuration file. Required.
 	Path string
 	// Holder receives each valid new configuration. Required.
-	Holder *Holder
+	Holder *config.Holder
 	// Logger logs reloads and refusals; nil means slog.Default().
 	Logger *slog.Logger
 	// Debounce is how long the file must stay quiet after a change before it
@@ -98,7 +100,7 @@ func (w *Watcher) LastError() error {
 func (w *Watcher) Reload() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	c, err := Load(w.opts.Path)
+	c, err := config.Load(w.opts.Path)
 	w.errMu.Lock()
 	w.lastErr = err
 	w.errMu.Unlock()
@@ -119,7 +121,7 @@ func (w *Watcher) Reload() error {
 // reload is Reload with the refusal logged.
 func (w *Watcher) reload() {
 	if err := w.Reload(); err != nil {
-		w.log.Error("Refusing configuration change; keeping the current configuration",
+		w.log.Error(RefusalMessage+"; keeping the current configuration",
 			"servingHash", w.opts.Holder.Current().Hash(), "error", err)
 	}
 }

@@ -1,4 +1,4 @@
-package server
+package configsource
 
 import (
 	"context"
@@ -10,13 +10,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/retry"
 
 	"github.com/kubemail/kubemail/mailserver/config"
 )
@@ -32,13 +30,9 @@ import (
 // configuration is refused until the next change. The current
 // configuration keeps being served meanwhile.
 
-// Defaults of [SecretOptions].
-const (
-	DefaultSecretRetryInterval = 5 * time.Second
-	// StatusHashKey is the key of the status ConfigMap's data that holds
-	// the hash of the configuration served (controllers/doc.go).
-	StatusHashKey = "configHash"
-)
+// DefaultSecretRetryInterval is the default of
+// [SecretOptions].RetryInterval.
+const DefaultSecretRetryInterval = 5 * time.Second
 
 // SecretOptions configure reading the configuration from sharded Secrets.
 type SecretOptions struct {
@@ -83,9 +77,10 @@ type errRetry struct{ err error }
 func (e errRetry) Error() string { return e.err.Error() }
 func (e errRetry) Unwrap() error { return e.err }
 
-// secretSource reads the configuration from the Secrets and hands each
-// valid new one to deliver.
-type secretSource struct {
+// Secrets reads the configuration from the operator's Secrets and hands
+// each valid new one to the function given to Start. Create it with
+// NewSecrets and run it with Run.
+type Secrets struct {
 	opts     SecretOptions
 	log      *slog.Logger
 	debounce time.Duration
@@ -100,7 +95,10 @@ type secretSource struct {
 	hashes sourceHashes // with Local: the Secrets' hash of each rebased configuration
 }
 
-func newSecretSource(opts SecretOptions, log *slog.Logger, debounce time.Duration) (*secretSource, error) {
+// NewSecrets returns a source reading opts's Secrets; log receives its
+// reloads and refusals, and debounce (zero: DefaultDebounce) is the quiet
+// time after a change before the Secrets are read.
+func NewSecrets(opts SecretOptions, log *slog.Logger, debounce time.Duration) (*Secrets, error) {
 	if opts.Client == nil || opts.Namespace == "" || opts.Name == "" {
 		return nil, errors.New("reading the configuration from Secrets: Client, Namespace and Name are required")
 	}
@@ -111,19 +109,19 @@ func newSecretSource(opts SecretOptions, log *slog.Logger, debounce time.Duratio
 		opts.StatusNamespace = opts.Namespace
 	}
 	if debounce <= 0 {
-		debounce = config.DefaultDebounce
+		debounce = DefaultDebounce
 	}
-	return &secretSource{
+	return &Secrets{
 		opts: opts, debounce: debounce, first: make(chan *config.Config, 1), kickCh: make(chan struct{}, 1),
 		log: log.With("secret", opts.Namespace+"/"+opts.Name),
 	}, nil
 }
 
-// ref names shard 0 for messages.
-func (s *secretSource) ref() string { return s.opts.Namespace + "/" + s.opts.Name }
+// Ref names shard 0, NAMESPACE/NAME, for messages.
+func (s *Secrets) Ref() string { return s.opts.Namespace + "/" + s.opts.Name }
 
 // read fetches shard 0 and the shards its index lists and joins them.
-func (s *secretSource) read(ctx context.Context) (*config.Config, error) {
+func (s *Secrets) read(ctx context.Context) (*config.Config, error) {
 	secrets := s.opts.Client.CoreV1().Secrets(s.opts.Namespace)
 	get := func(name string) (map[string][]byte, error) {
 		sec, err := secrets.Get(ctx, name, metav1.GetOptions{})
@@ -163,9 +161,9 @@ func (s *secretSource) read(ctx context.Context) (*config.Config, error) {
 	return rebased, nil
 }
 
-// sourceHash returns the hash, as the operator computed it, of the
+// SourceHash returns the hash, as the operator computed it, of the
 // configuration whose hash is served.
-func (s *secretSource) sourceHash(served string) string {
+func (s *Secrets) SourceHash(served string) string {
 	if s == nil {
 		return served
 	}
@@ -174,7 +172,7 @@ func (s *secretSource) sourceHash(served string) string {
 
 // load reads the Secrets once and delivers a valid new configuration. It
 // reports whether to try again later.
-func (s *secretSource) load(ctx context.Context) (retryLater bool) {
+func (s *Secrets) load(ctx context.Context) (retryLater bool) {
 	c, err := s.read(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -185,7 +183,7 @@ func (s *secretSource) load(ctx context.Context) (retryLater bool) {
 		if s.deliver == nil && s.last == "" {
 			s.log.Warn("Waiting for a valid configuration in the Secrets before starting", "error", err)
 		} else {
-			s.log.Error(watcherRefusal+"; keeping the current configuration", "servingHash", s.last, "error", err)
+			s.log.Error(RefusalMessage+"; keeping the current configuration", "servingHash", s.last, "error", err)
 		}
 		var r errRetry
 		return errors.As(err, &r)
@@ -197,7 +195,7 @@ func (s *secretSource) load(ctx context.Context) (retryLater bool) {
 		if s.last == "" {
 			s.first <- c // buffered; taken by waitFirst
 			s.last = c.Hash()
-			s.log.Info("Configuration read from the Secrets", "hash", s.sourceHash(c.Hash()))
+			s.log.Info("Configuration read from the Secrets", "hash", s.SourceHash(c.Hash()))
 		}
 		// A change before the server took the first one is read again once
 		// it has (start asks for a reload).
@@ -206,13 +204,13 @@ func (s *secretSource) load(ctx context.Context) (retryLater bool) {
 	prev := s.last
 	s.last = c.Hash()
 	s.deliver(c)
-	s.log.Info("Configuration reloaded", "hash", s.sourceHash(c.Hash()), "previousHash", s.sourceHash(prev))
+	s.log.Info("Configuration reloaded", "hash", s.SourceHash(c.Hash()), "previousHash", s.SourceHash(prev))
 	return false
 }
 
-// start hands further configurations to deliver and reads the Secrets
+// Start hands further configurations to deliver and reads the Secrets
 // again, for changes made while the server was starting.
-func (s *secretSource) start(deliver func(*config.Config)) {
+func (s *Secrets) Start(deliver func(*config.Config)) {
 	s.mu.Lock()
 	s.deliver = deliver
 	s.mu.Unlock()
@@ -220,15 +218,15 @@ func (s *secretSource) start(deliver func(*config.Config)) {
 }
 
 // kick asks run for a read (after the debounce).
-func (s *secretSource) kick() {
+func (s *Secrets) kick() {
 	select {
 	case s.kickCh <- struct{}{}:
 	default:
 	}
 }
 
-// waitFirst returns the first valid configuration, or nil when ctx ends.
-func (s *secretSource) waitFirst(ctx context.Context) *config.Config {
+// WaitFirst returns the first valid configuration, or nil when ctx ends.
+func (s *Secrets) WaitFirst(ctx context.Context) *config.Config {
 	select {
 	case c := <-s.first:
 		return c
@@ -237,8 +235,8 @@ func (s *secretSource) waitFirst(ctx context.Context) *config.Config {
 	}
 }
 
-// run watches shard 0 until ctx is done, reading the Secrets on each change.
-func (s *secretSource) run(ctx context.Context) error {
+// Run watches shard 0 until ctx is done, reading the Secrets on each change.
+func (s *Secrets) Run(ctx context.Context) error {
 	factory := informers.NewSharedInformerFactoryWithOptions(s.opts.Client, 0,
 		informers.WithNamespace(s.opts.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
@@ -254,7 +252,7 @@ func (s *secretSource) run(ctx context.Context) error {
 		AddFunc:    onSecret,
 		UpdateFunc: func(_, obj any) { onSecret(obj) },
 	}); err != nil {
-		return fmt.Errorf("watching the configuration Secret %s: %w", s.ref(), err)
+		return fmt.Errorf("watching the configuration Secret %s: %w", s.Ref(), err)
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
@@ -288,95 +286,4 @@ func (s *secretSource) run(ctx context.Context) error {
 			}
 		}
 	}
-}
-
-// statusReporter writes the hash served into the status ConfigMap, on its
-// own goroutine so a slow API server never holds up a reload; it writes
-// only the latest hash.
-type statusReporter struct {
-	client          kubernetes.Interface
-	namespace, name string
-	retry           time.Duration
-	log             *slog.Logger
-	latest          chan string // capacity 1: the hash to write next
-}
-
-func newStatusReporter(o SecretOptions, log *slog.Logger) *statusReporter {
-	if o.StatusConfigMap == "" {
-		return nil
-	}
-	return &statusReporter{
-		client: o.Client, namespace: o.StatusNamespace, name: o.StatusConfigMap, retry: o.RetryInterval,
-		log:    log.With("configMap", o.StatusNamespace+"/"+o.StatusConfigMap),
-		latest: make(chan string, 1),
-	}
-}
-
-// set asks for hash to be written, replacing a hash not yet written.
-func (r *statusReporter) set(hash string) {
-	if r == nil {
-		return
-	}
-	for {
-		select {
-		case r.latest <- hash:
-			return
-		default:
-			select {
-			case <-r.latest:
-			default:
-			}
-		}
-	}
-}
-
-// run writes the hashes asked for until ctx is done.
-func (r *statusReporter) run(ctx context.Context) {
-	var pending string
-	var retry <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case pending = <-r.latest:
-		case <-retry:
-		}
-		retry = nil
-		if err := r.write(ctx, pending); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			r.log.Error("Cannot report the configuration served in the status ConfigMap; trying again", "hash", pending, "error", err)
-			retry = time.After(r.retry)
-			continue
-		}
-		r.log.Info("Reported the configuration served", "hash", pending)
-	}
-}
-
-// write sets data.configHash with Get and Update, again on a conflict.
-func (r *statusReporter) write(ctx context.Context, hash string) error {
-	cms := r.client.CoreV1().ConfigMaps(r.namespace)
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cm, err := cms.Get(ctx, r.name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if cm.Data[StatusHashKey] == hash {
-			return nil
-		}
-		if cm.Data == nil {
-			cm.Data = map[string]string{}
-		}
-		cm.Data[StatusHashKey] = hash
-		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
-		return err
-	})
-	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("updating the status ConfigMap: it does not exist (the operator creates it): %w", err)
-	}
-	if err != nil {
-		return fmt.Errorf("updating the status ConfigMap: %w", err)
-	}
-	return nil
 }

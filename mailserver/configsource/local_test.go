@@ -1,4 +1,4 @@
-package server
+package configsource
 
 import (
 	"strings"
@@ -9,7 +9,7 @@ import (
 
 // podConfig is a configuration as the operator compiles it for a pod.
 func podConfig() config.Config {
-	c := baseConfig()
+	c := validConfig()
 	c.Listeners = config.Listeners{
 		SMTP: config.Listener{Address: ":2525"}, IMAPS: config.Listener{Address: ":1993"},
 		Ops: config.Listener{Address: ":9380"},
@@ -103,8 +103,8 @@ func TestSourceHashesMapRebasedToSource(t *testing.T) {
 	if got := h.of("first"); got != "first" {
 		t.Errorf("an old rebased hash is still remembered: %q", got)
 	}
-	var nilSource *secretSource
-	if got := nilSource.sourceHash("y"); got != "y" {
+	var nilSource *Secrets
+	if got := nilSource.SourceHash("y"); got != "y" {
 		t.Errorf("a server reading a file reports %q", got)
 	}
 }
@@ -123,4 +123,14 @@ func TestParsePublish(t *testing.T) {
 			}
 		})
 	}
+}
+
+// compile validates c or fails the test.
+func compile(t *testing.T, c config.Config) *config.Config {
+	t.Helper()
+	cfg, err := config.New(c)
+	if err != nil {
+		t.Fatalf("building the test configuration: %v", err)
+	}
+	return cfg
 }

@@ -1,4 +1,4 @@
-package config
+package configsource
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/kubemail/kubemail/mailserver/config"
 )
 
 // waitFor polls cond until it holds; the limit only stops a broken test from
@@ -65,7 +67,7 @@ func (s *syncBuffer) String() string {
 
 // watchFixture runs a Watcher on path until the test ends.
 type watchFixture struct {
-	holder  *Holder
+	holder  *config.Holder
 	watcher *Watcher
 	logs    *syncBuffer
 	changes chan string // new hostnames, from OnChange
@@ -74,12 +76,12 @@ type watchFixture struct {
 
 func startWatcher(t *testing.T, path string, customise func(*Watcher)) *watchFixture {
 	t.Helper()
-	c, err := Load(path)
+	c, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &watchFixture{holder: NewHolder(c), logs: &syncBuffer{}, changes: make(chan string, 16), done: make(chan error, 1)}
-	f.holder.OnChange(func(old, new *Config) { f.changes <- new.Hostname })
+	f := &watchFixture{holder: config.NewHolder(c), logs: &syncBuffer{}, changes: make(chan string, 16), done: make(chan error, 1)}
+	f.holder.OnChange(func(old, new *config.Config) { f.changes <- new.Hostname })
 	f.watcher, err = NewWatcher(WatcherOptions{
 		Path: path, Holder: f.holder, Debounce: 20 * time.Millisecond, PollInterval: 20 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(f.logs, nil)),
@@ -254,76 +256,31 @@ func TestNewWatcherRequiresPathAndHolder(t *testing.T) {
 	if _, err := NewWatcher(WatcherOptions{Path: "x"}); err == nil {
 		t.Error("NewWatcher without Holder succeeded")
 	}
-	c, _ := New(validConfig())
-	if _, err := NewWatcher(WatcherOptions{Holder: NewHolder(c)}); err == nil {
+	c, _ := config.New(validConfig())
+	if _, err := NewWatcher(WatcherOptions{Holder: config.NewHolder(c)}); err == nil {
 		t.Error("NewWatcher without Path succeeded")
 	}
 }
 
-func TestHolder(t *testing.T) {
-	a, err := Parse(configDoc("a.example.test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	aAgain, _ := Parse(configDoc("A.example.test"))
-	b, _ := Parse(configDoc("b.example.test"))
-	h := NewHolder(a)
+// testHash is a recognised password hash of "Hello world!" (SHA512-CRYPT).
+const testHash = "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1"
 
-	var calls []string
-	h.OnChange(func(old, new *Config) { calls = append(calls, "first "+old.Hostname+"→"+new.Hostname) })
-	h.OnChange(func(old, new *Config) { panic("subsystem bug") })
-	h.OnChange(func(old, new *Config) { calls = append(calls, "third "+old.Hostname+"→"+new.Hostname) })
-
-	if changed, err := h.Store(aAgain); changed || err != nil || len(calls) != 0 {
-		t.Fatalf("storing equal content: changed=%v err=%v calls=%v", changed, err, calls)
+// validConfig is a small valid configuration that test cases modify.
+func validConfig() config.Config {
+	return config.Config{
+		APIVersion: config.APIVersion,
+		Kind:       config.Kind,
+		Hostname:   "mx.example.test",
+		Listeners: config.Listeners{
+			SMTP: config.Listener{Address: "127.0.0.1:2525"},
+			IMAP: config.Listener{Address: "127.0.0.1:1143"},
+		},
+		Storage: config.Storage{Path: "data"},
+		Domains: []config.Domain{{Name: "example.test"}, {Name: "example.org"}},
+		Mailboxes: []config.Mailbox{
+			{Address: "alice@example.test", PasswordHash: testHash},
+			{Address: "bob@example.test", PasswordHash: testHash},
+		},
+		Aliases: []config.Alias{{Address: "team@example.test", Targets: []string{"alice@example.test"}}},
 	}
-	changed, err := h.Store(b)
-	if !changed || h.Current() != b {
-		t.Fatalf("Store(b): changed=%v, current %s", changed, h.Current().Hostname)
-	}
-	if err == nil || !strings.Contains(err.Error(), "callback 1: panic: subsystem bug") {
-		t.Fatalf("Store(b) err = %v, want the panic reported", err)
-	}
-	want := []string{"first a.example.test→b.example.test", "third a.example.test→b.example.test"}
-	if strings.Join(calls, ";") != strings.Join(want, ";") {
-		t.Fatalf("calls = %v, want %v", calls, want)
-	}
-	if hash, _, ok := h.LookupPassword("alice@example.test"); !ok || hash != testHash {
-		t.Fatalf("LookupPassword through the holder = %q, %v", hash, ok)
-	}
-}
-
-func TestHolderConcurrentReadersSeeWholeConfigs(t *testing.T) {
-	a, _ := Parse(configDoc("a.example.test"))
-	b, _ := Parse(configDoc("b.example.test"))
-	h := NewHolder(a)
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				c := h.Current()
-				if c != a && c != b {
-					t.Error("Current returned neither configuration")
-					return
-				}
-			}
-		}()
-	}
-	for i := range 200 {
-		if i%2 == 0 {
-			_, _ = h.Store(b)
-		} else {
-			_, _ = h.Store(a)
-		}
-	}
-	close(stop)
-	wg.Wait()
 }

@@ -1,13 +1,13 @@
 package config
 
 import (
-	"github.com/kubemail/kubemail/mailserver/mail"
-
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 // Limits of alias expansion, in the spirit of Postfix's

@@ -1,14 +1,14 @@
 package config
 
 import (
-	"github.com/kubemail/kubemail/mailserver/mail"
-
 	"net"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 // Outbound configures delivery to other servers: the outbound queue.

@@ -1,12 +1,12 @@
 package config
 
 import (
-	"github.com/kubemail/kubemail/mailserver/mail"
-
 	"fmt"
 	"net"
 	"net/netip"
 	"strings"
+
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 // outbound checks the outbound section.

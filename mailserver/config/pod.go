@@ -15,6 +15,15 @@ const (
 	// StatusHashKey is the status ConfigMap's key for the hash (Hash) of
 	// the configuration the pod serves.
 	StatusHashKey = "configHash"
+	// StatusUsageKey is the status ConfigMap's binaryData key for the
+	// bytes each account of the pod's store uses, as of one measurement:
+	// EncodeUsage's value, which DecodeUsage reads (usage.go describes the
+	// format). Only the accounts of mailboxes in the configuration the pod
+	// serves are listed, keyed by their address as that configuration
+	// holds it. The server writes it when the usage changed enough to
+	// matter (mailserver/configsource's StatusReporter), so its time may
+	// be older than the last measurement.
+	StatusUsageKey = "usage"
 )
 
 // ServerArgs is the argument list of the server container: read the

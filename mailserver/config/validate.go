@@ -1,8 +1,6 @@
 package config
 
 import (
-	"github.com/kubemail/kubemail/mailserver/mail"
-
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/kubemail/kubemail/mailserver/auth"
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 // validator checks a defaulted Config, normalising names and addresses in

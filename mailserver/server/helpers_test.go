@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,11 +14,7 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/kubemail/kubemail/mailserver/config"
-	"github.com/kubemail/kubemail/mailserver/store"
-	"github.com/kubemail/kubemail/mailserver/store/sqlite"
 )
 
 // testHash is a recognised password hash of "Hello world!" (SHA512-CRYPT,
@@ -54,26 +49,6 @@ func compile(t *testing.T, c config.Config) *config.Config {
 		t.Fatalf("building the test configuration: %v", err)
 	}
 	return cfg
-}
-
-// newStore opens an empty store in a temporary directory, closed at the
-// end of the test.
-func newStore(t *testing.T) *sqlite.Store {
-	t.Helper()
-	st, err := sqlite.Open(t.TempDir(), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	return st
-}
-
-// withAccounts creates the accounts of cfg's mailboxes.
-func withAccounts(t *testing.T, st store.Store, cfg *config.Config) {
-	t.Helper()
-	if _, err := ensureAccounts(context.Background(), st, cfg); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // writeCert writes a self-signed certificate for "localhost" and 127.0.0.1
@@ -120,12 +95,3 @@ func writeFile(t *testing.T, path string, data []byte) {
 }
 
 func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
-
-// testutilCount returns how many deliveries the commit histogram observed.
-func testutilCount(m *metrics) uint64 {
-	var pb dto.Metric
-	if err := m.commit.Write(&pb); err != nil {
-		panic(err)
-	}
-	return pb.GetHistogram().GetSampleCount()
-}

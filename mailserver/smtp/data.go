@@ -1,8 +1,6 @@
 package smtp
 
 import (
-	"github.com/kubemail/kubemail/mailserver/mail"
-
 	"bytes"
 	"context"
 	"errors"
@@ -13,6 +11,8 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 // errMessageTooBig is this package's own size check (go-smtp checks too).

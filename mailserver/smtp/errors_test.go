@@ -1,14 +1,14 @@
 package smtp
 
 import (
-	"github.com/kubemail/kubemail/mailserver/mail"
-
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 func TestDelivererErrors(t *testing.T) {

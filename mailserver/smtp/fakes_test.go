@@ -1,8 +1,6 @@
 package smtp
 
 import (
-	"github.com/kubemail/kubemail/mailserver/mail"
-
 	"bytes"
 	"context"
 	"errors"
@@ -10,6 +8,8 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 // fakeDirectory serves example.com.

@@ -1,8 +1,6 @@
 package smtp
 
 import (
-	"github.com/kubemail/kubemail/mailserver/mail"
-
 	"bufio"
 	"context"
 	"crypto/ecdsa"
@@ -23,6 +21,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 // fixedNow is the clock of test servers.

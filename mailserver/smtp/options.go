@@ -1,13 +1,13 @@
 package smtp
 
 import (
-	"github.com/kubemail/kubemail/mailserver/mail"
-
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 // Mode is the role of a listener.

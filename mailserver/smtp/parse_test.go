@@ -1,13 +1,13 @@
 package smtp
 
 import (
-	"github.com/kubemail/kubemail/mailserver/mail"
-
 	"crypto/tls"
 	"errors"
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 func TestLineChecker(t *testing.T) {

@@ -1,9 +1,6 @@
 package smtp
 
 import (
-	"github.com/kubemail/kubemail/internal/netserve"
-	"github.com/kubemail/kubemail/mailserver/mail"
-
 	"context"
 	"crypto/tls"
 	"errors"
@@ -18,6 +15,9 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/kubemail/kubemail/internal/netserve"
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 // ErrServerClosed is returned by Serve after Close or Shutdown.

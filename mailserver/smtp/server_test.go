@@ -1,8 +1,6 @@
 package smtp
 
 import (
-	"github.com/kubemail/kubemail/mailserver/mail"
-
 	"context"
 	"crypto/tls"
 	"errors"
@@ -10,6 +8,8 @@ import (
 	"regexp"
 	"testing"
 	"time"
+
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 func TestNewServerValidatesOptions(t *testing.T) {

@@ -1,8 +1,6 @@
 package smtp
 
 import (
-	"github.com/kubemail/kubemail/mailserver/mail"
-
 	"context"
 	"crypto/tls"
 	"errors"
@@ -16,6 +14,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 // Timeouts of calls into the Directory, Authenticator and Deliverer.

@@ -1,8 +1,6 @@
 package smtp
 
 import (
-	"github.com/kubemail/kubemail/mailserver/mail"
-
 	"crypto/tls"
 	"fmt"
 	"net/netip"
@@ -10,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 func TestEHLOCapabilities(t *testing.T) {

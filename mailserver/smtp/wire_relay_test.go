@@ -1,8 +1,6 @@
 package smtp
 
 import (
-	"github.com/kubemail/kubemail/mailserver/mail"
-
 	"context"
 	"fmt"
 	"net/netip"
@@ -10,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 // relayingDeliverer is a fakeDeliverer that is also a Relayer.

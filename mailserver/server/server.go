@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -327,85 +326,117 @@ func (s *Server) listen(ctx context.Context, svcs []service) ([]*gate, httpListe
 	return gates, lns, nil
 }
 
-// serve runs everything until ctx is done or a part fails, then shuts down.
+// serve runs everything until ctx is done or a part fails, then shuts
+// down: a small supervisor over the listeners and the background parts.
 func (s *Server) serve(ctx context.Context, svcs []service, gates []*gate, lns httpListeners) error {
-	var watcher *configsource.Watcher
-	var err error
-	if s.source == nil {
-		watcher, err = configsource.NewWatcher(configsource.WatcherOptions{
-			Path: s.opts.ConfigPath, Holder: s.staging, Logger: s.configLog(), Debounce: s.opts.ConfigDebounce,
-		})
-	}
+	watcher, err := s.fileWatcher()
 	if err != nil {
-		for _, g := range gates {
-			_ = g.Close()
-			g.wait()
-		}
-		for _, ln := range []net.Listener{lns.ops, lns.admin} {
-			if ln != nil {
-				_ = ln.Close()
-			}
-		}
+		closeListeners(gates, lns)
 		return err
 	}
-
-	// The background work (config and certificate watchers) and the
-	// shutdown outlive ctx, which ends to start the shutdown.
+	// The background work (config and certificate watchers, the queue) and
+	// the shutdown outlive ctx, which ends to start the shutdown.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	var bgWG sync.WaitGroup
-	var stopping atomic.Bool
-	failed := make(chan error, len(svcs)+4)
-	run := func(wg *sync.WaitGroup, name string, f func() error) {
-		wg.Go(func() {
-			defer func() {
-				if v := recover(); v != nil {
-					s.metrics.panics.WithLabelValues(name).Inc()
-					s.log.Error("Panic", "component", name, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-					failed <- fmt.Errorf("%s panicked: %v", name, v)
-				}
-			}()
-			if err := f(); !stopping.Load() {
-				failed <- fmt.Errorf("%s stopped: %w", name, err)
-			}
-		})
-	}
+	sv := newSupervisor(s.log, s.metrics.panics, len(svcs)+8)
 
-	var serveWG sync.WaitGroup
-	addrs := make(map[string]net.Addr, len(gates)+1)
+	addrs := make(map[string]net.Addr, len(gates)+2)
 	for i, svc := range svcs {
 		g := gates[i]
 		addrs[svc.name] = g.Addr()
-		run(&serveWG, svc.name, func() error { return svc.serve(g) })
+		sv.serve(svc.name, func() error { return svc.serve(g) })
 	}
-	var ops, admin *http.Server
+	ops, admin := s.startHTTP(sv, lns, addrs)
+	sv.goBackground("queue", func() error { return s.out.queue.Run(bg) })
+	s.startConfig(bg, sv, watcher)
+	sv.goBackground("certificate watcher", func() error { s.certs.run(bg, s.opts.CertPollInterval); return nil })
+	s.announce(svcs, addrs)
+
+	var cause error
+	select {
+	case <-ctx.Done():
+		s.log.Info("Shutting down")
+	case cause = <-sv.failed:
+		s.log.Error("Shutting down after a failure", "error", cause)
+	}
+	sv.stop()
+	s.ready.Store(false)
+
+	shCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
+	defer cancel()
+	s.shutdownServices(shCtx, svcs, gates)
+	sv.serving.Wait()
+	stopBG()
+	for _, h := range []*http.Server{ops, admin} {
+		if h != nil {
+			if err := h.Shutdown(shCtx); err != nil {
+				_ = h.Close()
+			}
+		}
+	}
+	sv.background.Wait()
+	return cause
+}
+
+// fileWatcher returns the watcher of the configuration file; nil when the
+// configuration comes from the Secrets.
+func (s *Server) fileWatcher() (*configsource.Watcher, error) {
+	if s.source != nil {
+		return nil, nil
+	}
+	return configsource.NewWatcher(configsource.WatcherOptions{
+		Path: s.opts.ConfigPath, Holder: s.staging, Logger: s.configLog(), Debounce: s.opts.ConfigDebounce,
+	})
+}
+
+// closeListeners closes what listen bound, when serve cannot start.
+func closeListeners(gates []*gate, lns httpListeners) {
+	for _, g := range gates {
+		_ = g.Close()
+		g.wait()
+	}
+	for _, ln := range []net.Listener{lns.ops, lns.admin} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+}
+
+// startHTTP serves the ops and admin endpoints on their listeners, when
+// bound, and records their addresses.
+func (s *Server) startHTTP(sv *supervisor, lns httpListeners, addrs map[string]net.Addr) (ops, admin *http.Server) {
 	if lns.ops != nil {
 		ops = s.newOpsServer()
 		addrs["ops"] = lns.ops.Addr()
-		run(&bgWG, "ops", func() error { return ops.Serve(lns.ops) })
+		sv.goBackground("ops", func() error { return ops.Serve(lns.ops) })
 	}
 	if lns.admin != nil {
 		admin = s.newAdminServer(s.out.admin)
 		addrs["admin"] = lns.admin.Addr()
-		run(&bgWG, "admin", func() error { return admin.Serve(lns.admin) })
+		sv.goBackground("admin", func() error { return admin.Serve(lns.admin) })
 	}
-	run(&bgWG, "queue", func() error { return s.out.queue.Run(bg) })
+	return ops, admin
+}
 
+// startConfig follows configuration changes: from the file's watcher, or
+// from the Secret source, which is stopped with the background work so no
+// configuration arrives once the store is closing.
+func (s *Server) startConfig(bg context.Context, sv *supervisor, watcher *configsource.Watcher) {
 	s.staging.OnChange(func(_, cfg *config.Config) { s.applyConfig(bg, cfg) })
 	s.serving.OnChange(s.onServed)
 	if watcher != nil {
-		run(&bgWG, "config watcher", func() error { return watcher.Run(bg) })
-	} else {
-		s.source.Start(func(c *config.Config) {
-			if _, err := s.staging.Store(c); err != nil {
-				s.log.Error("Configuration change callback failed", "error", err)
-			}
-		})
-		// Stopped with the background work, so no configuration arrives
-		// once the store is closing.
-		run(&bgWG, "config watcher", func() error { <-bg.Done(); s.stopSource(); return nil })
+		sv.goBackground("config watcher", func() error { return watcher.Run(bg) })
+		return
 	}
-	run(&bgWG, "certificate watcher", func() error { s.certs.run(bg, s.opts.CertPollInterval); return nil })
+	s.source.Start(func(c *config.Config) {
+		if _, err := s.staging.Store(c); err != nil {
+			s.log.Error("Configuration change callback failed", "error", err)
+		}
+	})
+	sv.goBackground("config watcher", func() error { <-bg.Done(); s.stopSource(); return nil })
+}
 
+// announce logs every listener's address and turns ready.
+func (s *Server) announce(svcs []service, addrs map[string]net.Addr) {
 	s.addrs = addrs
 	for _, svc := range svcs {
 		s.log.Info("Listening", "listener", svc.name, "address", addrs[svc.name].String(), "proxyProtocol", svc.listener.ProxyProtocol)
@@ -419,41 +450,22 @@ func (s *Server) serve(ctx context.Context, svcs []service, gates []*gate, lns h
 	s.ready.Store(true)
 	close(s.readyCh)
 	s.status.Set(s.source.SourceHash(s.serving.Current().Hash()))
+}
 
-	var cause error
-	select {
-	case <-ctx.Done():
-		s.log.Info("Shutting down")
-	case cause = <-failed:
-		s.log.Error("Shutting down after a failure", "error", cause)
-	}
-	stopping.Store(true)
-	s.ready.Store(false)
-
-	shCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
-	defer cancel()
-	var shWG sync.WaitGroup
+// shutdownServices stops the protocol servers gracefully, all at once, and
+// closes their gates.
+func (s *Server) shutdownServices(ctx context.Context, svcs []service, gates []*gate) {
+	var wg sync.WaitGroup
 	for _, svc := range svcs {
-		shWG.Go(func() {
-			if err := svc.shutdown(shCtx); err != nil {
+		wg.Go(func() {
+			if err := svc.shutdown(ctx); err != nil {
 				s.log.Warn("Shutdown did not finish in time; connections were closed", "listener", svc.name, "error", err)
 			}
 		})
 	}
-	shWG.Wait()
+	wg.Wait()
 	for _, g := range gates {
 		_ = g.Close()
 		g.wait()
 	}
-	serveWG.Wait()
-	stopBG()
-	for _, h := range []*http.Server{ops, admin} {
-		if h != nil {
-			if err := h.Shutdown(shCtx); err != nil {
-				_ = h.Close()
-			}
-		}
-	}
-	bgWG.Wait()
-	return cause
 }

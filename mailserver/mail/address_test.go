@@ -64,3 +64,9 @@ func TestFoldAndDomain(t *testing.T) {
 		}
 	}
 }
+
+func TestXText(t *testing.T) {
+	if got := XText("a+b=c d\xff"); got != "a+2Bb+3Dc+20d+FF" {
+		t.Fatalf("XText = %q", got)
+	}
+}

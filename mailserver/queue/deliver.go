@@ -20,6 +20,7 @@ import (
 	"github.com/kubemail/kubemail/mailserver/config"
 	"github.com/kubemail/kubemail/mailserver/msgauth"
 	"github.com/kubemail/kubemail/mailserver/resolver"
+	"github.com/kubemail/kubemail/mailserver/smtpclient"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
@@ -35,9 +36,9 @@ const (
 // rcptStatus is one recipient's attempt result.
 type rcptStatus struct {
 	outcome outcome
-	reply   Reply  // the remote reply, or one made up for local failures
-	remote  string // the server that answered, "" when none did
-	relayed bool   // delivered to a server without DSN (RFC 3461 §5.2.2)
+	reply   smtpclient.Reply // the remote reply, or one made up for local failures
+	remote  string           // the server that answered, "" when none did
+	relayed bool             // delivered to a server without DSN (RFC 3461 §5.2.2)
 }
 
 // tlsMode is how a connection to one host uses TLS.
@@ -63,8 +64,8 @@ type target struct {
 const rootsDefault = "default"
 
 // made-up replies for failures that are not a server's answer.
-func localReply(code int, enhanced, format string, args ...any) Reply {
-	return Reply{Code: code, Enhanced: enhanced, Text: fmt.Sprintf(format, args...)}
+func localReply(code int, enhanced, format string, args ...any) smtpclient.Reply {
+	return smtpclient.Reply{Code: code, Enhanced: enhanced, Text: fmt.Sprintf(format, args...)}
 }
 
 func all(n int, st rcptStatus) []rcptStatus {
@@ -75,16 +76,16 @@ func all(n int, st rcptStatus) []rcptStatus {
 	return out
 }
 
-func temp(r Reply, remote string) rcptStatus {
+func temp(r smtpclient.Reply, remote string) rcptStatus {
 	return rcptStatus{outcome: outTemporary, reply: r, remote: remote}
 }
-func perm(r Reply, remote string) rcptStatus {
+func perm(r smtpclient.Reply, remote string) rcptStatus {
 	return rcptStatus{outcome: outPermanent, reply: r, remote: remote}
 }
 
 // classify turns a reply into an outcome: 2xx delivered, 5xx permanent,
 // anything else temporary (RFC 5321 §4.2.1).
-func classify(r Reply, remote string) rcptStatus {
+func classify(r smtpclient.Reply, remote string) rcptStatus {
 	switch {
 	case r.Code >= 200 && r.Code < 300:
 		return rcptStatus{outcome: outDelivered, reply: r, remote: remote}
@@ -134,7 +135,7 @@ func (q *Queue) deliver(ctx context.Context, cfg *config.Config, g group, msg st
 // there was none that could take the message, and nothing was sent.
 func (q *Queue) deliverCached(ctx context.Context, cfg *config.Config, g group, targets []target, msg store.OutboundMessage,
 	body []byte, log *slog.Logger) (statuses []rcptStatus, ok bool) {
-	if q.sessions.len() == 0 {
+	if q.sessions.Len() == 0 {
 		return nil, false
 	}
 	for _, t := range targets {
@@ -148,7 +149,7 @@ func (q *Queue) deliverCached(ctx context.Context, cfg *config.Config, g group, 
 		}
 		key := t.sessionKey(g.route.Key, q.hostname(cfg), creds)
 	sessions:
-		for sc := q.sessions.take(key); sc != nil; sc = q.sessions.take(key) {
+		for sc := q.sessions.Take(key); sc != nil; sc = q.sessions.Take(key) {
 			s := &session{q: q, cfg: cfg, dest: g.route.Key, t: t, msg: msg, body: body, rcpts: g.rcpts, log: log}
 			statuses, outcome := s.reuse(ctx, sc)
 			switch {

@@ -155,7 +155,7 @@ func TestSessionDroppedByThePeerIsNotReused(t *testing.T) {
 	submitNumbered(t, a, 0, 1)
 	b.waitInbox("bob@b.test", 1)
 	a.waitQueue("empty", func(q []store.QueueEntry) bool { return len(q) == 0 })
-	if got := a.queue.sessions.len(); got != 1 {
+	if got := a.queue.sessions.Len(); got != 1 {
 		t.Fatalf("%d idle sessions after a delivery, want 1", got)
 	}
 	mx.dropAll()
@@ -191,7 +191,7 @@ func TestSessionWithWeakerTLSIsNotReused(t *testing.T) {
 	}
 	b.waitInbox("bob@b.test", 1)
 	a.waitQueue("empty", func(q []store.QueueEntry) bool { return len(q) == 0 })
-	if got := a.queue.sessions.len(); got != 1 {
+	if got := a.queue.sessions.Len(); got != 1 {
 		t.Fatalf("%d idle sessions after a delivery, want 1", got)
 	}
 	// The next message falls under the policy: the unverified session must
@@ -215,7 +215,7 @@ func TestSessionWithWeakerTLSIsNotReused(t *testing.T) {
 	if got := mx.count(); got != 2 {
 		t.Fatalf("%d connections, want 2", got)
 	}
-	if got := a.queue.sessions.len(); got != 1 {
+	if got := a.queue.sessions.Len(); got != 1 {
 		t.Fatalf("%d idle sessions, want the opportunistic one left alone", got)
 	}
 }
@@ -350,7 +350,7 @@ func TestSmarthostSessionIsNotReusedWithOtherCredentials(t *testing.T) {
 			CredentialsFile: creds, CAFile: sharedPKI(t).caFile}}}}})
 	submitNumbered(t, a, 0, 1)
 	a.waitQueue("empty", func(q []store.QueueEntry) bool { return len(q) == 0 })
-	if got := a.queue.sessions.len(); got != 1 {
+	if got := a.queue.sessions.Len(); got != 1 {
 		t.Fatalf("%d idle sessions after a delivery, want 1", got)
 	}
 	// The credentials change: the session authenticated with the old ones

@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"strings"
 	"testing"
 )
 
@@ -29,20 +28,3 @@ func FuzzSTSPolicy(f *testing.F) {
 }
 
 // FuzzReply parses arbitrary server replies and EHLO extension lists.
-func FuzzReply(f *testing.F) {
-	for _, s := range []string{"2.0.0 OK", "5.1.1 No such user", "mx greets\nSIZE 10\nAUTH PLAIN", "", "4.", "\n\n"} {
-		f.Add(250, s)
-		f.Add(550, s)
-	}
-	f.Fuzz(func(t *testing.T, code int, msg string) {
-		r := parseReply(code, msg)
-		if r.Code != code || strings.Contains(r.Text, "\n") {
-			t.Fatalf("parseReply(%d, %q) = %+v", code, msg, r)
-		}
-		if r.Enhanced != "" && !isEnhancedCode(r.Enhanced, code) {
-			t.Fatalf("enhanced code %q for %d", r.Enhanced, code)
-		}
-		_ = helloExtensions(msg)
-		_ = r.String()
-	})
-}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kubemail/kubemail/mailserver/config"
 	"github.com/kubemail/kubemail/mailserver/resolver"
+	"github.com/kubemail/kubemail/mailserver/smtpclient"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
@@ -95,7 +96,7 @@ type Queue struct {
 	log      *slog.Logger
 	sts      *stsCache
 	obs      Observer
-	sessions *sessionCache
+	sessions *smtpclient.Cache[sessionKey]
 	dead     *deadDestinations
 
 	kick    chan struct{}
@@ -140,7 +141,7 @@ func New(opts Options) (*Queue, error) {
 		log:      opts.Logger,
 		sts:      newSTSCache(opts.Resolver, opts.HTTPClient, opts.Clock),
 		obs:      opts.Observer,
-		sessions: newSessionCache(opts.Clock, opts.SessionIdleTimeout),
+		sessions: smtpclient.NewCache[sessionKey](opts.Clock.Now, opts.SessionIdleTimeout),
 		dead:     newDeadDestinations(),
 		kick:     make(chan struct{}, 1),
 		done:     make(chan finished, 64),
@@ -179,7 +180,7 @@ func (q *Queue) Run(ctx context.Context) error {
 	}
 	defer func() {
 		q.wg.Wait()
-		q.sessions.close()
+		q.sessions.Close()
 	}()
 	if n, err := q.opts.Store.ReleaseLeases(ctx, q.clock.Now()); err != nil {
 		if ctx.Err() != nil {
@@ -232,7 +233,7 @@ func (q *Queue) housekeep(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-q.clock.After(q.opts.SessionIdleTimeout / 2):
-			q.sessions.expire()
+			q.sessions.Expire()
 			q.dead.sweep(q.clock.Now())
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kubemail/kubemail/mailserver/config"
 	"github.com/kubemail/kubemail/mailserver/mail"
+	"github.com/kubemail/kubemail/mailserver/smtpclient"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
@@ -41,7 +42,7 @@ type tryResult struct {
 // joins the session cache when it can carry more mail.
 func (s *session) run(ctx context.Context, addr string) tryResult {
 	n := len(s.rcpts)
-	fail := func(r Reply, remote string) tryResult {
+	fail := func(r smtpclient.Reply, remote string) tryResult {
 		return tryResult{statuses: all(n, temp(r, remote)), next: true, dialed: true, reached: true}
 	}
 	raw, err := s.q.opts.Dial(ctx, "tcp", addr)
@@ -59,21 +60,22 @@ func (s *session) run(ctx context.Context, addr string) tryResult {
 		}
 		conn = tc
 	}
-	unwatch := context.AfterFunc(ctx, func() { _ = raw.Close() }) // cancel blocked I/O
-	c, err := newClient(conn, s.t.host)
+	sc := &smtpclient.Session[sessionKey]{Raw: raw, Addr: addr}
+	sc.Watch(ctx) // cancel blocked I/O
+	c, err := smtpclient.NewClient(conn, s.t.host)
 	if err != nil {
-		unwatch()
+		sc.Unwatch()
 		_ = raw.Close()
 		res := fail(failureReply(err, "greeting"), s.t.host)
 		// Refused, dropped or silent before its greeting: unreachable.
-		var r Reply
+		var r smtpclient.Reply
 		res.reached = errors.As(err, &r)
 		return res
 	}
-	sc := &smtpConn{raw: raw, c: c, addr: addr, unwatch: unwatch}
+	sc.Client = c
 	if res := s.open(ctx, sc); res != nil {
-		sc.c.close()
-		sc.unwatch()
+		sc.Client.Close()
+		sc.Unwatch()
 		return *res
 	}
 	return tryResult{statuses: s.deliverOver(sc), dialed: true, reached: true}
@@ -82,22 +84,22 @@ func (s *session) run(ctx context.Context, addr string) tryResult {
 // open readies a new connection for mail: EHLO, STARTTLS as the target
 // requires, the checks of this message, AUTH. A non-nil result is the
 // failure, the connection then being of no further use.
-func (s *session) open(ctx context.Context, sc *smtpConn) *tryResult {
+func (s *session) open(ctx context.Context, sc *smtpclient.Session[sessionKey]) *tryResult {
 	n := len(s.rcpts)
-	c := sc.c
-	fail := func(r Reply, remote string) *tryResult {
+	c := sc.Client
+	fail := func(r smtpclient.Reply, remote string) *tryResult {
 		return &tryResult{statuses: all(n, temp(r, remote)), next: true, dialed: true, reached: true}
 	}
 	hostname := s.q.hostname(s.cfg)
-	if err := c.ehlo(hostname); err != nil {
+	if err := c.Hello(hostname); err != nil {
 		return fail(failureReply(err, "EHLO"), s.t.host)
 	}
 	switch {
-	case s.t.tls == tlsVerified && !c.has("STARTTLS"):
+	case s.t.tls == tlsVerified && !c.Has("STARTTLS"):
 		return fail(localReply(451, "4.7.5", "%s does not offer STARTTLS, which is required", s.t.host), s.t.host)
-	case s.t.tls == tlsVerified || (s.t.tls == tlsOpportunistic && !s.plain && c.has("STARTTLS")):
-		if err := c.startTLS(ctx, s.t.tlsConfig(), hostname); err != nil {
-			var te *tlsError
+	case s.t.tls == tlsVerified || (s.t.tls == tlsOpportunistic && !s.plain && c.Has("STARTTLS")):
+		if err := c.StartTLS(ctx, s.t.tlsConfig(), hostname); err != nil {
+			var te *smtpclient.TLSError
 			if errors.As(err, &te) && s.t.tls == tlsOpportunistic {
 				res := fail(localReply(451, "4.7.5", "TLS with %s: %v", s.t.host, err), s.t.host)
 				res.retryPlain = true
@@ -112,14 +114,14 @@ func (s *session) open(ctx context.Context, sc *smtpConn) *tryResult {
 	}
 	creds := ""
 	if s.t.creds != "" {
-		if !c.tls {
+		if !c.TLS() {
 			return fail(localReply(451, "4.7.0", "not sending credentials to %s without TLS", s.t.host), s.t.host)
 		}
 		user, pass, err := readCredentials(s.t.creds)
 		if err != nil {
 			return fail(localReply(451, "4.7.0", "reading the smarthost credentials: %v", err), "")
 		}
-		if err := c.auth(user, pass); err != nil {
+		if err := c.Auth(user, pass); err != nil {
 			// A configuration problem: retried, not bounced, so fixing the
 			// credentials delivers the mail.
 			return fail(failureReply(err, "AUTH"), s.t.host)
@@ -128,7 +130,7 @@ func (s *session) open(ctx context.Context, sc *smtpConn) *tryResult {
 	}
 	// The key records what this connection was made with, so that it is
 	// only ever reused where exactly that is required.
-	sc.key = s.t.sessionKey(s.dest, hostname, creds)
+	sc.Key = s.t.sessionKey(s.dest, hostname, creds)
 	return nil
 }
 
@@ -143,26 +145,26 @@ const (
 
 // reuse delivers over a cached session once RSET shows it alive (RFC 5321
 // §4.1.1.5). Unless the outcome is reuseDone, nothing was sent.
-func (s *session) reuse(ctx context.Context, sc *smtpConn) ([]rcptStatus, reuseOutcome) {
-	sc.watch(ctx)
-	if err := sc.c.rset(); err != nil {
-		s.log.Debug("Cached session is gone; connecting anew", "host", s.t.host, "address", sc.addr, "error", err)
-		sc.c.close()
-		sc.unwatch()
+func (s *session) reuse(ctx context.Context, sc *smtpclient.Session[sessionKey]) ([]rcptStatus, reuseOutcome) {
+	sc.Watch(ctx)
+	if err := sc.Client.Reset(); err != nil {
+		s.log.Debug("Cached session is gone; connecting anew", "host", s.t.host, "address", sc.Addr, "error", err)
+		sc.Client.Close()
+		sc.Unwatch()
 		return nil, reuseGone
 	}
-	if st := s.checkServer(sc.c); st != nil {
+	if st := s.checkServer(sc.Client); st != nil {
 		s.release(sc)
 		return nil, reuseUnsuitable
 	}
-	s.log.Debug("Reusing a session", "host", s.t.host, "address", sc.addr, "transactions", sc.uses)
+	s.log.Debug("Reusing a session", "host", s.t.host, "address", sc.Addr, "transactions", sc.Uses)
 	return s.deliverOver(sc), reuseDone
 }
 
 // deliverOver runs the transaction over a ready session and releases it.
-func (s *session) deliverOver(sc *smtpConn) []rcptStatus {
-	statuses := s.transaction(sc.c)
-	sc.uses++
+func (s *session) deliverOver(sc *smtpclient.Session[sessionKey]) []rcptStatus {
+	statuses := s.transaction(sc.Client)
+	sc.Uses++
 	s.release(sc)
 	return statuses
 }
@@ -170,16 +172,16 @@ func (s *session) deliverOver(sc *smtpConn) []rcptStatus {
 // release puts a session that can carry more mail into the cache, and
 // ends any other: politely when it is in step with the server, else by
 // closing the connection.
-func (s *session) release(sc *smtpConn) {
-	watched := sc.unwatch() // false: the attempt ended, which closed the connection
+func (s *session) release(sc *smtpclient.Session[sessionKey]) {
+	watched := sc.Unwatch() // false: the attempt ended, which closed the connection
 	switch {
-	case !watched || sc.c.broken:
-		sc.c.close()
-	case sc.uses >= s.q.opts.MaxSessionMessages:
-		sc.c.quit(quitTimeout)
+	case !watched || sc.Client.Broken():
+		sc.Client.Close()
+	case sc.Uses >= s.q.opts.MaxSessionMessages:
+		sc.Client.Quit(smtpclient.QuitTimeout)
 	default:
 		p := s.cfg.OutboundPolicy()
-		s.q.sessions.put(sc, p.MaxPerDestination, p.Workers)
+		s.q.sessions.Put(sc, p.MaxPerDestination, p.Workers)
 	}
 }
 
@@ -187,16 +189,16 @@ func (s *session) release(sc *smtpConn) {
 // REQUIRETLS for a REQUIRETLS message (RFC 8689 §4.2.1), without SMTPUTF8
 // for an internationalised one (RFC 6531 §3.2), or with a SIZE limit the
 // message exceeds (RFC 1870 §6).
-func (s *session) checkServer(c *client) *rcptStatus {
-	if s.msg.RequireTLS && (!c.tls || !c.has("REQUIRETLS")) {
+func (s *session) checkServer(c *smtpclient.Client) *rcptStatus {
+	if s.msg.RequireTLS && (!c.TLS() || !c.Has("REQUIRETLS")) {
 		st := perm(localReply(550, "5.7.30", "REQUIRETLS support required, but %s does not offer it", s.t.host), s.t.host)
 		return &st
 	}
-	if s.msg.UTF8 && !c.has("SMTPUTF8") {
+	if s.msg.UTF8 && !c.Has("SMTPUTF8") {
 		st := perm(localReply(553, "5.6.7", "%s does not support SMTPUTF8, which this message needs", s.t.host), s.t.host)
 		return &st
 	}
-	if limit, err := strconv.ParseInt(c.ext["SIZE"], 10, 64); err == nil && limit > 0 && int64(len(s.body)) > limit {
+	if limit, err := strconv.ParseInt(c.Extension("SIZE"), 10, 64); err == nil && limit > 0 && int64(len(s.body)) > limit {
 		st := perm(localReply(552, "5.3.4", "the message is larger than the %d bytes %s accepts", limit, s.t.host), s.t.host)
 		return &st
 	}
@@ -205,15 +207,15 @@ func (s *session) checkServer(c *client) *rcptStatus {
 
 // transaction runs MAIL, RCPT and DATA and classifies each recipient
 // (RFC 5321 §4.1.1.2–4, §3.3).
-func (s *session) transaction(c *client) []rcptStatus {
+func (s *session) transaction(c *smtpclient.Client) []rcptStatus {
 	n := len(s.rcpts)
 	remote := s.t.host
-	dsn := c.has("DSN")
+	dsn := c.Has("DSN")
 	mailCmd := "MAIL FROM:<" + s.msg.Sender + ">"
-	if c.has("SIZE") {
+	if c.Has("SIZE") {
 		mailCmd += " SIZE=" + strconv.Itoa(len(s.body))
 	}
-	if c.has("8BITMIME") {
+	if c.Has("8BITMIME") {
 		mailCmd += " BODY=8BITMIME"
 	}
 	if s.msg.UTF8 {
@@ -230,7 +232,7 @@ func (s *session) transaction(c *client) []rcptStatus {
 			mailCmd += " ENVID=" + mail.XText(s.msg.EnvelopeID)
 		}
 	}
-	r, err := c.cmd(commandTimeout, "%s", mailCmd)
+	r, err := c.Cmd(smtpclient.CommandTimeout, "%s", mailCmd)
 	if err != nil {
 		return all(n, temp(failureReply(err, "MAIL"), remote))
 	}
@@ -247,7 +249,7 @@ func (s *session) transaction(c *client) []rcptStatus {
 				line += " ORCPT=" + typ + ";" + mail.XText(addr)
 			}
 		}
-		r, err := c.cmd(commandTimeout, "%s", line)
+		r, err := c.Cmd(smtpclient.CommandTimeout, "%s", line)
 		if err != nil {
 			for j := i; j < n; j++ {
 				statuses[j] = temp(failureReply(err, "RCPT"), remote)
@@ -263,7 +265,7 @@ func (s *session) transaction(c *client) []rcptStatus {
 	if accepted == 0 {
 		return statuses
 	}
-	r, err = c.data(s.body)
+	r, err = c.Data(s.body)
 	for i := range statuses {
 		if statuses[i].reply.Code/100 != 2 {
 			continue // refused at RCPT
@@ -311,8 +313,8 @@ func isASCII(s string) bool {
 // failureReply turns a failed step into a reply: the server's own when
 // it answered, else a made-up temporary one naming the step (RFC 3463
 // X.4.2 "bad connection").
-func failureReply(err error, step string) Reply {
-	var r Reply
+func failureReply(err error, step string) smtpclient.Reply {
+	var r smtpclient.Reply
 	if errors.As(err, &r) {
 		return r
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/smtpclient"
 	"github.com/kubemail/kubemail/mailserver/store"
 	"github.com/kubemail/kubemail/mailserver/store/sqlite"
 )
@@ -123,18 +124,18 @@ func (p *smtpPeer) waitQuit(i int) {
 }
 
 // session opens a new connection to the peer as a session with key.
-func (p *smtpPeer) session(key sessionKey) *smtpConn {
+func (p *smtpPeer) session(key sessionKey) *smtpclient.Session[sessionKey] {
 	p.t.Helper()
 	raw, err := net.Dial("tcp", p.l.Addr().String())
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	c, err := newClient(raw, "peer.test")
+	c, err := smtpclient.NewClient(raw, "peer.test")
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	p.t.Cleanup(c.close)
-	return &smtpConn{key: key, raw: raw, c: c, addr: raw.RemoteAddr().String()}
+	p.t.Cleanup(c.Close)
+	return &smtpclient.Session[sessionKey]{Key: key, Raw: raw, Client: c, Addr: raw.RemoteAddr().String()}
 }
 
 var peerKey = sessionKey{dest: "b.test", host: "mx.b.test", port: 25, tls: tlsOpportunistic, roots: rootsDefault,
@@ -142,7 +143,7 @@ var peerKey = sessionKey{dest: "b.test", host: "mx.b.test", port: 25, tls: tlsOp
 
 func TestSessionCacheTakesOnlyTheExactKey(t *testing.T) {
 	p := startPeer(t)
-	cache := newSessionCache(newFakeClock(t0), time.Minute)
+	cache := smtpclient.NewCache[sessionKey](newFakeClock(t0).Now, time.Minute)
 	sc := p.session(peerKey)
 	cases := map[string]func(k *sessionKey){
 		"another destination":                       func(k *sessionKey) { k.dest = "c.test" },
@@ -156,13 +157,13 @@ func TestSessionCacheTakesOnlyTheExactKey(t *testing.T) {
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {
-			cache.put(sc, 10, 10)
+			cache.Put(sc, 10, 10)
 			k := peerKey
 			mutate(&k)
-			if got := cache.take(k); got != nil {
+			if got := cache.Take(k); got != nil {
 				t.Fatalf("took a session made for %+v for %+v", peerKey, k)
 			}
-			if got := cache.take(peerKey); got != sc {
+			if got := cache.Take(peerKey); got != sc {
 				t.Fatal("the session is not there for its own key")
 			}
 		})
@@ -175,12 +176,12 @@ func TestSessionCacheTakesOnlyTheExactKey(t *testing.T) {
 
 func TestSessionCacheTakesTheMostRecentFirst(t *testing.T) {
 	p := startPeer(t)
-	cache := newSessionCache(newFakeClock(t0), time.Minute)
+	cache := smtpclient.NewCache[sessionKey](newFakeClock(t0).Now, time.Minute)
 	s0, s1 := p.session(peerKey), p.session(peerKey)
-	cache.put(s0, 10, 10)
-	cache.put(s1, 10, 10)
-	for i, want := range []*smtpConn{s1, s0, nil} {
-		if got := cache.take(peerKey); got != want {
+	cache.Put(s0, 10, 10)
+	cache.Put(s1, 10, 10)
+	for i, want := range []*smtpclient.Session[sessionKey]{s1, s0, nil} {
+		if got := cache.Take(peerKey); got != want {
 			t.Fatalf("take %d returned %p, want %p", i, got, want)
 		}
 	}
@@ -188,7 +189,7 @@ func TestSessionCacheTakesTheMostRecentFirst(t *testing.T) {
 
 func TestSessionCacheBoundsEndTheOldest(t *testing.T) {
 	p := startPeer(t)
-	cache := newSessionCache(newFakeClock(t0), time.Minute)
+	cache := smtpclient.NewCache[sessionKey](newFakeClock(t0).Now, time.Minute)
 	other := peerKey
 	other.dest = "c.test"
 	third := peerKey
@@ -196,22 +197,22 @@ func TestSessionCacheBoundsEndTheOldest(t *testing.T) {
 	a0, a1, a2 := p.session(peerKey), p.session(peerKey), p.session(peerKey) // connections 0, 1, 2
 	c0, d0 := p.session(other), p.session(third)                             // connections 3, 4
 	// Two per destination: the third for b.test ends the first.
-	cache.put(a0, 2, 3)
-	cache.put(a1, 2, 3)
-	cache.put(a2, 2, 3)
+	cache.Put(a0, 2, 3)
+	cache.Put(a1, 2, 3)
+	cache.Put(a2, 2, 3)
 	p.waitQuit(0)
 	// Three in all: c.test's fills the cache, d.test's ends the oldest.
-	cache.put(c0, 2, 3)
-	cache.put(d0, 2, 3)
+	cache.Put(c0, 2, 3)
+	cache.Put(d0, 2, 3)
 	p.waitQuit(1)
-	if n := cache.len(); n != 3 {
+	if n := cache.Len(); n != 3 {
 		t.Fatalf("%d idle sessions, want 3", n)
 	}
 	for _, want := range []struct {
 		key sessionKey
-		sc  *smtpConn
+		sc  *smtpclient.Session[sessionKey]
 	}{{peerKey, a2}, {peerKey, nil}, {other, c0}, {third, d0}} {
-		if got := cache.take(want.key); got != want.sc {
+		if got := cache.Take(want.key); got != want.sc {
 			t.Fatalf("take(%s) = %p, want %p", want.key.dest, got, want.sc)
 		}
 	}
@@ -225,24 +226,24 @@ func TestSessionCacheBoundsEndTheOldest(t *testing.T) {
 func TestSessionCacheEndsIdleSessions(t *testing.T) {
 	p := startPeer(t)
 	clock := newFakeClock(t0)
-	cache := newSessionCache(clock, 5*time.Second)
+	cache := smtpclient.NewCache[sessionKey](clock.Now, 5*time.Second)
 	s0, s1 := p.session(peerKey), p.session(peerKey)
-	cache.put(s0, 10, 10)
+	cache.Put(s0, 10, 10)
 	clock.Advance(5*time.Second - time.Nanosecond)
-	if got := cache.take(peerKey); got != s0 {
+	if got := cache.Take(peerKey); got != s0 {
 		t.Fatal("a session within its idle timeout was not taken")
 	}
-	cache.put(s0, 10, 10)
+	cache.Put(s0, 10, 10)
 	clock.Advance(5 * time.Second)
-	if got := cache.take(peerKey); got != nil {
+	if got := cache.Take(peerKey); got != nil {
 		t.Fatal("a session past its idle timeout was taken")
 	}
 	p.waitQuit(0)
 	// The housekeeping pass ends them without a take.
-	cache.put(s1, 10, 10)
+	cache.Put(s1, 10, 10)
 	clock.Advance(5 * time.Second)
-	cache.expire()
-	if n := cache.len(); n != 0 {
+	cache.Expire()
+	if n := cache.Len(); n != 0 {
 		t.Fatalf("%d idle sessions after expiry", n)
 	}
 	p.waitQuit(1)
@@ -250,17 +251,17 @@ func TestSessionCacheEndsIdleSessions(t *testing.T) {
 
 func TestSessionCacheCloseQuitsEverySession(t *testing.T) {
 	p := startPeer(t)
-	cache := newSessionCache(newFakeClock(t0), time.Minute)
+	cache := smtpclient.NewCache[sessionKey](newFakeClock(t0).Now, time.Minute)
 	s0, s1, s2 := p.session(peerKey), p.session(peerKey), p.session(peerKey)
-	cache.put(s0, 10, 10)
-	cache.put(s1, 10, 10)
-	cache.close()
+	cache.Put(s0, 10, 10)
+	cache.Put(s1, 10, 10)
+	cache.Close()
 	// close has waited for the replies to QUIT.
 	if !p.quitted(0) || !p.quitted(1) {
 		t.Fatalf("after close: %q, %q", p.commands(0), p.commands(1))
 	}
-	cache.put(s2, 10, 10)
-	if !p.quitted(2) || cache.len() != 0 {
+	cache.Put(s2, 10, 10)
+	if !p.quitted(2) || cache.Len() != 0 {
 		t.Fatalf("a session put into the closed cache was kept: %q", p.commands(2))
 	}
 }
@@ -268,14 +269,14 @@ func TestSessionCacheCloseQuitsEverySession(t *testing.T) {
 func TestReusedSessionIsCheckedWithRSET(t *testing.T) {
 	p := startPeer(t)
 	sc := p.session(peerKey)
-	if err := sc.c.rset(); err != nil || sc.c.broken {
-		t.Fatalf("RSET on a live session: %v (broken %v)", err, sc.c.broken)
+	if err := sc.Client.Reset(); err != nil || sc.Client.Broken() {
+		t.Fatalf("RSET on a live session: %v (broken %v)", err, sc.Client.Broken())
 	}
 	p.mu.Lock()
 	_ = p.conns[0].Close() // the server ends the session
 	p.mu.Unlock()
-	if err := sc.c.rset(); err == nil || !sc.c.broken {
-		t.Fatalf("RSET on a dropped session: %v (broken %v)", err, sc.c.broken)
+	if err := sc.Client.Reset(); err == nil || !sc.Client.Broken() {
+		t.Fatalf("RSET on a dropped session: %v (broken %v)", err, sc.Client.Broken())
 	}
 	if got := p.commands(0); len(got) != 1 || got[0] != "RSET" {
 		t.Fatalf("the peer saw %q", got)
@@ -366,7 +367,7 @@ func TestCachedSessionThatCannotTakeAMessageIsKeptForOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	tgt := target{host: "mx.b.test", port: 25, tls: tlsOpportunistic, rootsID: rootsDefault}
-	q.sessions.put(p.session(tgt.sessionKey("b.test", "mx.a.test", "")), 10, 10)
+	q.sessions.Put(p.session(tgt.sessionKey("b.test", "mx.a.test", "")), 10, 10)
 	g := group{messageID: "M", route: config.Route{Key: "b.test"},
 		rcpts: []store.QueuedRecipient{{ID: 1, MessageID: "M", Address: "bob@b.test", Domain: "b.test"}}}
 	msg := store.OutboundMessage{ID: "M", Sender: "alice@a.test", UTF8: true}
@@ -375,7 +376,7 @@ func TestCachedSessionThatCannotTakeAMessageIsKeptForOthers(t *testing.T) {
 	if _, ok := q.deliverCached(t.Context(), cfg, g, []target{tgt}, msg, []byte("x\r\n"), log); ok {
 		t.Fatal("an internationalised message went over a session without SMTPUTF8")
 	}
-	if n := q.sessions.len(); n != 1 {
+	if n := q.sessions.Len(); n != 1 {
 		t.Fatalf("%d idle sessions, want the session kept", n)
 	}
 	msg.UTF8 = false
@@ -387,7 +388,7 @@ func TestCachedSessionThatCannotTakeAMessageIsKeptForOthers(t *testing.T) {
 	if got := p.commands(0); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("the peer saw %q, want %q", got, want)
 	}
-	if n := q.sessions.len(); n != 1 {
+	if n := q.sessions.Len(); n != 1 {
 		t.Fatalf("%d idle sessions after the delivery, want 1", n)
 	}
 }

@@ -7,12 +7,13 @@ import (
 	"github.com/kubemail/kubemail/mailserver/delivery"
 	"github.com/kubemail/kubemail/mailserver/dsn"
 	"github.com/kubemail/kubemail/mailserver/mail"
+	"github.com/kubemail/kubemail/mailserver/smtpclient"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
 // statusCode is the enhanced status code of a reply (RFC 3463), made up
 // from its class when the server sent none.
-func statusCode(r Reply) string {
+func statusCode(r smtpclient.Reply) string {
 	if r.Enhanced != "" {
 		return r.Enhanced
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/kubemail/kubemail/mailserver/config"
-	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/store"
 	"github.com/kubemail/kubemail/mailserver/store/sqlite"
 )
@@ -105,38 +104,6 @@ func TestSchedule(t *testing.T) {
 		if d := next.Sub(t0); d < 5*time.Minute || d >= 5*time.Minute+30*time.Second {
 			t.Fatalf("jittered delay %v", d)
 		}
-	}
-}
-
-func TestReplyParsing(t *testing.T) {
-	cases := map[string]struct {
-		code int
-		msg  string
-		want Reply
-	}{
-		"an enhanced code":                  {550, "5.1.1 No such user", Reply{550, "5.1.1", "No such user"}},
-		"no enhanced code":                  {250, "OK", Reply{250, "", "OK"}},
-		"a code of another class is text":   {451, "5.1.1 odd", Reply{451, "", "5.1.1 odd"}},
-		"multi-line replies are joined":     {421, "4.7.0 Try\nlater", Reply{421, "4.7.0", "Try later"}},
-		"a bare enhanced code":              {250, "2.0.0", Reply{250, "2.0.0", ""}},
-		"a malformed enhanced code is text": {550, "5.x.1 text", Reply{550, "", "5.x.1 text"}},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			if got := parseReply(tc.code, tc.msg); got != tc.want {
-				t.Fatalf("parseReply = %+v, want %+v", got, tc.want)
-			}
-		})
-	}
-	if got := mail.XText("a+b=c d\xff"); got != "a+2Bb+3Dc+20d+FF" {
-		t.Fatalf("xtext = %q", got)
-	}
-	if got := notifyParam(store.NotifyFailure | store.NotifyDelay); got != " NOTIFY=FAILURE,DELAY" {
-		t.Fatalf("notifyParam = %q", got)
-	}
-	if got := helloExtensions("mx.test greets you\nPIPELINING\nSIZE 1000\nauth PLAIN LOGIN"); got["SIZE"] != "1000" ||
-		got["AUTH"] != "PLAIN LOGIN" || len(got) != 3 {
-		t.Fatalf("helloExtensions = %v", got)
 	}
 }
 
@@ -250,4 +217,10 @@ func (failingResolver) LookupIP(context.Context, string) ([]netip.Addr, error) {
 
 func (failingResolver) LookupTXT(context.Context, string) ([]string, error) {
 	return nil, &net.DNSError{Err: "test", IsTemporary: true}
+}
+
+func TestNotifyParam(t *testing.T) {
+	if got := notifyParam(store.NotifyFailure | store.NotifyDelay); got != " NOTIFY=FAILURE,DELAY" {
+		t.Fatalf("notifyParam = %q", got)
+	}
 }

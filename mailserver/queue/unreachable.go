@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kubemail/kubemail/mailserver/smtpclient"
 	"github.com/kubemail/kubemail/mailserver/store"
 )
 
@@ -28,7 +29,7 @@ type deadMark struct {
 }
 
 // reply is the failure recorded for a recipient deferred by the mark.
-func (m deadMark) reply() Reply {
+func (m deadMark) reply() smtpclient.Reply {
 	return localReply(451, "4.4.1", "destination unreachable (not retried: marked dead at %s after %s)",
 		m.at.UTC().Format("15:04:05 UTC"), m.cause)
 }

@@ -1,4 +1,8 @@
-package queue
+// Package smtpclient is the outbound SMTP client of the queue: a minimal
+// client that exposes every reply (Client, Reply) and a cache of open
+// sessions for reuse per destination (Cache), bounded per destination and
+// in total and ended with QUIT when idle.
+package smtpclient
 
 import (
 	"bufio"
@@ -18,15 +22,15 @@ import (
 
 // Timeouts of the SMTP client (RFC 5321 §4.5.3.2).
 const (
-	greetingTimeout = 5 * time.Minute  // §4.5.3.2.1
-	commandTimeout  = 5 * time.Minute  // §4.5.3.2.2–4 (MAIL, RCPT)
-	dataTimeout     = 10 * time.Minute // §4.5.3.2.6 (reply to the final dot)
-	// rsetTimeout bounds the RSET that checks a cached session (Postfix's
+	GreetingTimeout = 5 * time.Minute  // §4.5.3.2.1
+	CommandTimeout  = 5 * time.Minute  // §4.5.3.2.2–4 (MAIL, RCPT)
+	DataTimeout     = 10 * time.Minute // §4.5.3.2.6 (reply to the final dot)
+	// ResetTimeout bounds the RSET that checks a cached session (Postfix's
 	// smtp_rset_timeout): a server that does not answer it soon is
 	// abandoned for a new connection.
-	rsetTimeout = 20 * time.Second
-	// quitTimeout bounds the wait for the reply to QUIT.
-	quitTimeout = 5 * time.Second
+	ResetTimeout = 20 * time.Second
+	// QuitTimeout bounds the wait for the reply to QUIT.
+	QuitTimeout = 5 * time.Second
 )
 
 // codeClosing is the reply "service not available, closing transmission
@@ -59,8 +63,8 @@ func (r Reply) Error() string { return r.String() }
 // Permanent reports a 5yz reply.
 func (r Reply) Permanent() bool { return r.Code >= 500 }
 
-// parseReply splits "250-…\n…" as returned by textproto into a Reply.
-func parseReply(code int, msg string) Reply {
+// ParseReply splits "250-…\n…" as returned by textproto into a Reply.
+func ParseReply(code int, msg string) Reply {
 	r := Reply{Code: code}
 	lines := strings.Split(msg, "\n")
 	first := lines[0]
@@ -88,10 +92,11 @@ func isEnhancedCode(s string, code int) bool {
 	return true
 }
 
-// client is a minimal SMTP client for delivery: it exposes each reply, so
+// Client is a minimal SMTP client for delivery: it exposes each reply, so
 // the caller can classify every recipient, and it controls STARTTLS and
-// the EHLO name, which go-smtp's client does not.
-type client struct {
+// the EHLO name, which go-smtp's client does not. It is not safe for
+// concurrent use.
+type Client struct {
 	conn net.Conn
 	text *textproto.Conn
 	ext  map[string]string
@@ -104,12 +109,13 @@ type client struct {
 	broken bool
 }
 
-// newClient reads the greeting on conn.
-func newClient(conn net.Conn, host string) (*client, error) {
-	c := &client{conn: conn, text: textproto.NewConn(conn), host: host}
+// NewClient reads the greeting on conn; host is the server's name, for
+// logs and reports.
+func NewClient(conn net.Conn, host string) (*Client, error) {
+	c := &Client{conn: conn, text: textproto.NewConn(conn), host: host}
 	_, isTLS := conn.(*tls.Conn)
 	c.tls = isTLS
-	r, err := c.read(greetingTimeout)
+	r, err := c.Read(GreetingTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -119,8 +125,8 @@ func newClient(conn net.Conn, host string) (*client, error) {
 	return c, nil
 }
 
-// read reads one reply within timeout.
-func (c *client) read(timeout time.Duration) (Reply, error) {
+// Read reads one reply within timeout.
+func (c *Client) Read(timeout time.Duration) (Reply, error) {
 	_ = c.conn.SetDeadline(time.Now().Add(timeout))
 	code, msg, err := c.text.ReadResponse(0)
 	c.broken = c.broken || err != nil || code == codeClosing
@@ -131,23 +137,23 @@ func (c *client) read(timeout time.Duration) (Reply, error) {
 		}
 		return Reply{}, err
 	}
-	return parseReply(code, msg), nil
+	return ParseReply(code, msg), nil
 }
 
-// cmd sends one command and reads its reply. Only I/O failures are
+// Cmd sends one command and reads its reply. Only I/O failures are
 // errors; the caller judges the reply.
-func (c *client) cmd(timeout time.Duration, format string, args ...any) (Reply, error) {
+func (c *Client) Cmd(timeout time.Duration, format string, args ...any) (Reply, error) {
 	_ = c.conn.SetDeadline(time.Now().Add(timeout))
 	if err := c.text.PrintfLine(format, args...); err != nil {
 		c.broken = true
 		return Reply{}, err
 	}
-	return c.read(timeout)
+	return c.Read(timeout)
 }
 
-// helloExtensions parses an EHLO reply's raw text (lines separated by
+// HelloExtensions parses an EHLO reply's raw text (lines separated by
 // "\n", the first being the greeting).
-func helloExtensions(msg string) map[string]string {
+func HelloExtensions(msg string) map[string]string {
 	ext := map[string]string{}
 	lines := strings.Split(msg, "\n")
 	for _, l := range lines[1:] {
@@ -157,10 +163,10 @@ func helloExtensions(msg string) map[string]string {
 	return ext
 }
 
-// ehlo sends EHLO and records the extensions, or falls back to HELO
+// Hello sends EHLO and records the extensions, or falls back to HELO
 // when EHLO is not recognised (RFC 5321 §3.2).
-func (c *client) ehlo(name string) error {
-	_ = c.conn.SetDeadline(time.Now().Add(commandTimeout))
+func (c *Client) Hello(name string) error {
+	_ = c.conn.SetDeadline(time.Now().Add(CommandTimeout))
 	if err := c.text.PrintfLine("EHLO %s", name); err != nil {
 		c.broken = true
 		return err
@@ -171,13 +177,13 @@ func (c *client) ehlo(name string) error {
 		return err
 	}
 	if code == 250 {
-		c.ext = helloExtensions(msg)
+		c.ext = HelloExtensions(msg)
 		return nil
 	}
 	if code != 500 && code != 502 {
-		return parseReply(code, msg)
+		return ParseReply(code, msg)
 	}
-	r, err := c.cmd(commandTimeout, "HELO %s", name)
+	r, err := c.Cmd(CommandTimeout, "HELO %s", name)
 	if err != nil {
 		return err
 	}
@@ -188,15 +194,19 @@ func (c *client) ehlo(name string) error {
 	return nil
 }
 
-// has reports an EHLO extension.
-func (c *client) has(ext string) bool {
+// Extension returns the parameters of an EHLO extension ("" when it has
+// none or was not offered).
+func (c *Client) Extension(name string) string { return c.ext[name] }
+
+// Has reports an EHLO extension.
+func (c *Client) Has(ext string) bool {
 	_, ok := c.ext[ext]
 	return ok
 }
 
-// startTLS runs STARTTLS (RFC 3207) and the handshake, then EHLO again.
-func (c *client) startTLS(ctx context.Context, cfg *tls.Config, name string) error {
-	r, err := c.cmd(commandTimeout, "STARTTLS")
+// StartTLS runs STARTTLS (RFC 3207) and the handshake, then EHLO again.
+func (c *Client) StartTLS(ctx context.Context, cfg *tls.Config, name string) error {
+	r, err := c.Cmd(CommandTimeout, "STARTTLS")
 	if err != nil {
 		return err
 	}
@@ -204,23 +214,26 @@ func (c *client) startTLS(ctx context.Context, cfg *tls.Config, name string) err
 		return r
 	}
 	tc := tls.Client(c.conn, cfg)
-	hctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	hctx, cancel := context.WithTimeout(ctx, CommandTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
-		return &tlsError{err: err}
+		return &TLSError{Err: err}
 	}
 	c.conn, c.text, c.tls = tc, textproto.NewConn(tc), true
-	return c.ehlo(name)
+	return c.Hello(name)
 }
 
-// tlsError is a failed TLS handshake.
-type tlsError struct{ err error }
+// TLSError is a failed TLS handshake (as opposed to a refused STARTTLS).
+type TLSError struct{ Err error }
 
-func (e *tlsError) Error() string { return "TLS handshake: " + e.err.Error() }
-func (e *tlsError) Unwrap() error { return e.err }
+// Error implements error.
+func (e *TLSError) Error() string { return "TLS handshake: " + e.Err.Error() }
 
-// auth authenticates with PLAIN when offered, else LOGIN (RFC 4954).
-func (c *client) auth(user, pass string) error {
+// Unwrap returns the handshake's error.
+func (e *TLSError) Unwrap() error { return e.Err }
+
+// Auth authenticates with PLAIN when offered, else LOGIN (RFC 4954).
+func (c *Client) Auth(user, pass string) error {
 	mechs := strings.Fields(strings.ToUpper(c.ext["AUTH"]))
 	var cl sasl.Client
 	var mech string
@@ -244,19 +257,19 @@ func (c *client) auth(user, pass string) error {
 		}
 		line += " " + enc
 	}
-	r, err := c.cmd(commandTimeout, "%s", line)
+	r, err := c.Cmd(CommandTimeout, "%s", line)
 	for err == nil && r.Code == 334 {
 		challenge, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(r.Text))
 		if derr != nil {
-			_, _ = c.cmd(commandTimeout, "*")
+			_, _ = c.Cmd(CommandTimeout, "*")
 			return fmt.Errorf("malformed AUTH challenge: %w", derr)
 		}
 		resp, nerr := cl.Next(challenge)
 		if nerr != nil {
-			_, _ = c.cmd(commandTimeout, "*")
+			_, _ = c.Cmd(CommandTimeout, "*")
 			return nerr
 		}
-		r, err = c.cmd(commandTimeout, "%s", base64.StdEncoding.EncodeToString(resp))
+		r, err = c.Cmd(CommandTimeout, "%s", base64.StdEncoding.EncodeToString(resp))
 	}
 	if err != nil {
 		return err
@@ -276,17 +289,17 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// data sends DATA, the dot-stuffed message and the final dot, and returns
+// Data sends DATA, the dot-stuffed message and the final dot, and returns
 // the reply to the message (RFC 5321 §4.1.1.4).
-func (c *client) data(body []byte) (Reply, error) {
-	r, err := c.cmd(commandTimeout, "DATA")
+func (c *Client) Data(body []byte) (Reply, error) {
+	r, err := c.Cmd(CommandTimeout, "DATA")
 	if err != nil {
 		return Reply{}, err
 	}
 	if r.Code != 354 {
 		return r, nil
 	}
-	_ = c.conn.SetDeadline(time.Now().Add(dataTimeout))
+	_ = c.conn.SetDeadline(time.Now().Add(DataTimeout))
 	w := c.text.DotWriter()
 	bw := bufio.NewWriter(w)
 	_, err = bw.Write(body)
@@ -300,14 +313,14 @@ func (c *client) data(body []byte) (Reply, error) {
 		c.broken = true
 		return Reply{}, err
 	}
-	return c.read(dataTimeout)
+	return c.Read(DataTimeout)
 }
 
-// rset aborts any transaction in progress (RFC 5321 §4.1.1.5); on a
+// Reset aborts any transaction in progress (RFC 5321 §4.1.1.5); on a
 // session taken from the cache it is also the check that the server is
 // still there.
-func (c *client) rset() error {
-	r, err := c.cmd(rsetTimeout, "RSET")
+func (c *Client) Reset() error {
+	r, err := c.Cmd(ResetTimeout, "RSET")
 	if err != nil {
 		return err
 	}
@@ -318,14 +331,24 @@ func (c *client) rset() error {
 	return nil
 }
 
-// quit ends the session politely, waiting at most timeout for the reply;
+// Quit ends the session politely, waiting at most timeout for the reply;
 // errors do not matter any more.
-func (c *client) quit(timeout time.Duration) {
+func (c *Client) Quit(timeout time.Duration) {
 	if !c.broken {
-		_, _ = c.cmd(timeout, "QUIT")
+		_, _ = c.Cmd(timeout, "QUIT")
 	}
 	_ = c.text.Close()
 }
 
-// close drops the connection.
-func (c *client) close() { _ = c.text.Close() }
+// Close drops the connection.
+func (c *Client) Close() { _ = c.text.Close() }
+
+// TLS reports whether the session runs over TLS (implicit or STARTTLS).
+func (c *Client) TLS() bool { return c.tls }
+
+// Broken reports whether the session is out of step with the server (an
+// I/O error, a malformed reply, or 421): it must not be reused.
+func (c *Client) Broken() bool { return c.broken }
+
+// Host is the server's name given to NewClient.
+func (c *Client) Host() string { return c.host }

@@ -51,10 +51,15 @@
 //
 // A Mailbox, MailAlias, MailDomain or RelayPolicy is Ready when its server
 // serves a configuration holding it (as compiled) on every replica. The
-// MailServer reconciler shares what it compiled through an in-process
-// verdict store (verdicts.go) and wakes the objects whose verdict, or whose
-// compiled or served state, changed; the objects watch only the creation
-// and deletion of MailServers. A new Mailbox or
+// MailServer reconciler shares the judge's verdicts and what it compiled
+// through an in-process verdict store (package internal/verdicts) and,
+// after each reconcile, wakes the MailDomains, Mailboxes and MailAliases
+// whose verdict changed, and the Mailboxes and MailAliases whose compiled
+// or served state changed. Mailboxes and MailAliases watch only the
+// creation and deletion of MailServers (with 10,000 of them, every rollout
+// step would wake them all); MailDomains and RelayPolicies, which are few,
+// also watch the MailServer's status (serverStatePredicate) and learn from
+// it that what the replicas serve changed. A new Mailbox or
 // MailAlias gets no status during its first ten seconds while all there is
 // to say is that it waits for its server (holdFirstStatus): applied by the
 // thousand, those statuses would be a third of the operator's writes.

@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
+	"github.com/kubemail/kubemail/controllers/internal/verdicts"
 )
 
 // The judge decides, from the specs alone, which MailDomains, Mailboxes and
@@ -30,15 +31,9 @@ import (
 //   - a catch-all with more than one target: served with its first target
 //     only, and reported (the server configuration holds one catch-all address).
 
-// problem says why an object is not (fully) served.
-type problem struct {
-	// reason is the condition reason, an UpperCamelCase constant.
-	reason string
-	// message tells the user what to fix.
-	message string
-	// partial means the object is served, but not entirely as specified.
-	partial bool
-}
+// problem says why an object is not (fully) served: the judge's verdict,
+// which the verdict store keeps.
+type problem = verdicts.Problem
 
 // snapshot is the mail objects of one namespace.
 type snapshot struct {
@@ -47,6 +42,11 @@ type snapshot struct {
 	domains   []mailv1.MailDomain
 	mailboxes []mailv1.Mailbox
 	aliases   []mailv1.MailAlias
+}
+
+// objects returns the snapshot's objects, for the verdict store.
+func (s snapshot) objects() verdicts.Objects {
+	return verdicts.Objects{Domains: s.domains, Mailboxes: s.mailboxes, Aliases: s.aliases}
 }
 
 // judgement holds the verdicts on a snapshot, by object name. An object
@@ -64,19 +64,24 @@ type judgement struct {
 // mailboxServed reports whether a Mailbox is served, perhaps partially.
 func (j *judgement) mailboxServed(name string) bool {
 	p, bad := j.mailboxes[name]
-	return !bad || p.partial
+	return !bad || p.Partial
 }
 
 // aliasServed reports whether a MailAlias is served, perhaps partially.
 func (j *judgement) aliasServed(name string) bool {
 	p, bad := j.aliases[name]
-	return !bad || p.partial
+	return !bad || p.Partial
 }
 
 // domainServed reports whether a MailDomain is served.
 func (j *judgement) domainServed(name string) bool {
 	_, bad := j.domains[name]
 	return !bad
+}
+
+// published returns the verdicts as the verdict store keeps them.
+func (j *judgement) published() verdicts.Judgement {
+	return verdicts.Judgement{Domains: j.domains, Mailboxes: j.mailboxes, Aliases: j.aliases}
 }
 
 // serverOf returns the MailServer serving an address's domain, or "".
@@ -132,14 +137,14 @@ func judge(s snapshot) *judgement {
 	for _, d := range domains {
 		name := string(d.Spec.Domain)
 		if first := j.byDomain[name]; first != nil {
-			j.domains[d.Name] = problem{reason: mailv1.ReasonDomainConflict,
-				message: fmt.Sprintf("MailDomain %s, which is older, already claims %s; delete one of the two", first.Name, name)}
+			j.domains[d.Name] = problem{Reason: mailv1.ReasonDomainConflict,
+				Message: fmt.Sprintf("MailDomain %s, which is older, already claims %s; delete one of the two", first.Name, name)}
 			continue
 		}
 		j.byDomain[name] = d
 		if s.servers != nil && !s.servers[d.Spec.ServerRef.Name] {
-			j.domains[d.Name] = problem{reason: mailv1.ReasonServerNotFound,
-				message: fmt.Sprintf("MailServer %s does not exist in this namespace; create it or correct spec.serverRef.name", d.Spec.ServerRef.Name)}
+			j.domains[d.Name] = problem{Reason: mailv1.ReasonServerNotFound,
+				Message: fmt.Sprintf("MailServer %s does not exist in this namespace; create it or correct spec.serverRef.name", d.Spec.ServerRef.Name)}
 		}
 	}
 
@@ -192,8 +197,8 @@ func newAddressGraph(j *judgement) *addressGraph {
 // checkDomain reports a claimed address whose domain no MailDomain serves.
 func (g *addressGraph) checkDomain(addr, what string) (problem, bool) {
 	if g.j.byDomain[domainPart(addr)] == nil {
-		return problem{reason: mailv1.ReasonDomainNotFound,
-			message: fmt.Sprintf("no MailDomain in this namespace serves %s (%s %s); create one or correct the address", domainPart(addr), what, addr)}, true
+		return problem{Reason: mailv1.ReasonDomainNotFound,
+			Message: fmt.Sprintf("no MailDomain in this namespace serves %s (%s %s); create one or correct the address", domainPart(addr), what, addr)}, true
 	}
 	return problem{}, false
 }
@@ -202,8 +207,8 @@ func (g *addressGraph) checkDomain(addr, what string) (problem, bool) {
 func (g *addressGraph) checkFree(claims []string) (problem, bool) {
 	for _, c := range claims {
 		if o, taken := g.owner[c]; taken {
-			return problem{reason: mailv1.ReasonAddressConflict,
-				message: fmt.Sprintf("%s is already used by %s, which is older; remove it here or there", c, o)}, true
+			return problem{Reason: mailv1.ReasonAddressConflict,
+				Message: fmt.Sprintf("%s is already used by %s, which is older; remove it here or there", c, o)}, true
 		}
 	}
 	return problem{}, false
@@ -219,13 +224,13 @@ func (g *addressGraph) addMailbox(m *mailv1.Mailbox) (problem, bool) {
 	for _, a := range m.Spec.Aliases {
 		alias := string(a)
 		if alias == addr {
-			return problem{reason: mailv1.ReasonInvalidSpec, message: fmt.Sprintf("spec.aliases repeats the mailbox's own address %s; remove it", addr)}, true
+			return problem{Reason: mailv1.ReasonInvalidSpec, Message: fmt.Sprintf("spec.aliases repeats the mailbox's own address %s; remove it", addr)}, true
 		}
 		if p, bad := g.checkDomain(alias, "alias"); bad {
 			return p, true
 		}
 		if s := g.j.serverOf(alias); s != server {
-			return problem{reason: mailv1.ReasonInvalidSpec, message: fmt.Sprintf(
+			return problem{Reason: mailv1.ReasonInvalidSpec, Message: fmt.Sprintf(
 				"alias %s is in a domain served by MailServer %s, but the mailbox is on MailServer %s; an alias must be on the mailbox's server", alias, s, server)}, true
 		}
 		claims = append(claims, alias)
@@ -247,7 +252,7 @@ func (g *addressGraph) addMailbox(m *mailv1.Mailbox) (problem, bool) {
 			for _, a := range claims[1:] {
 				delete(g.boxAlias, a)
 			}
-			return problem{reason: mailv1.ReasonAliasLoop, message: "spec.forwardTo loops back: " + chain + "; break the loop"}, true
+			return problem{Reason: mailv1.ReasonAliasLoop, Message: "spec.forwardTo loops back: " + chain + "; break the loop"}, true
 		}
 	}
 	for _, c := range claims {
@@ -274,14 +279,14 @@ func (g *addressGraph) addAlias(a *mailv1.MailAlias) (problem, bool) {
 		for _, t := range targets {
 			if chain := g.loopFrom(t); chain != "" {
 				delete(g.catchAlls, dom)
-				return problem{reason: mailv1.ReasonAliasLoop, message: "the catch-all loops back: " + chain + "; break the loop"}, true
+				return problem{Reason: mailv1.ReasonAliasLoop, Message: "the catch-all loops back: " + chain + "; break the loop"}, true
 			}
 		}
 	} else {
 		g.aliases[addr] = targets
 		if chain := g.loopFrom(addr); chain != "" {
 			delete(g.aliases, addr)
-			return problem{reason: mailv1.ReasonAliasLoop, message: "the targets loop back: " + chain + "; break the loop"}, true
+			return problem{Reason: mailv1.ReasonAliasLoop, Message: "the targets loop back: " + chain + "; break the loop"}, true
 		}
 	}
 	g.owner[addr] = "MailAlias " + a.Name

@@ -130,12 +130,12 @@ func TestJudge(t *testing.T) {
 					continue
 				}
 				delete(got, key)
-				if p.reason != w.reason || p.partial != w.partial || !strings.Contains(p.message, w.msg) {
-					t.Errorf("%s: got %s (partial %v) %q, want %s (partial %v) containing %q", key, p.reason, p.partial, p.message, w.reason, w.partial, w.msg)
+				if p.Reason != w.reason || p.Partial != w.partial || !strings.Contains(p.Message, w.msg) {
+					t.Errorf("%s: got %s (partial %v) %q, want %s (partial %v) containing %q", key, p.Reason, p.Partial, p.Message, w.reason, w.partial, w.msg)
 				}
 			}
 			for key, p := range got {
-				t.Errorf("%s: unexpected %s: %s", key, p.reason, p.message)
+				t.Errorf("%s: unexpected %s: %s", key, p.Reason, p.Message)
 			}
 		})
 	}

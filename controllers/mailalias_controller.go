@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
+	"github.com/kubemail/kubemail/controllers/internal/verdicts"
 )
 
 // MailAliasReconciler reports whether each MailAlias is served: its domain
@@ -23,7 +24,7 @@ import (
 type MailAliasReconciler struct {
 	client.Client
 	Options
-	verdicts *verdictStore
+	verdicts *verdicts.Store
 }
 
 // Reconcile writes the MailAlias's status.
@@ -36,8 +37,8 @@ func (r *MailAliasReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 		return reconcile.Result{}, nil
 	}
 	before := a.DeepCopy()
-	s, err := servingState(ctx, r.Client, r.verdicts, a, "MailAlias", a.Spec.Address, "the alias",
-		func(sc *servedConfig) bool { return sc.aliases[a.Name] })
+	s, err := servingState(ctx, r.Client, r.verdicts, a, a.Spec.Address, "the alias",
+		func(sc *verdicts.Config) bool { return sc.Aliases[a.Name] })
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -56,6 +57,9 @@ func (r *MailAliasReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	return reconcile.Result{}, nil
 }
 
+// setup registers the MailAlias controller with mgr: MailAliases, the
+// MailDomains of their domains, the creation and deletion of MailServers,
+// and the wake-ups of the verdict store.
 func (r *MailAliasReconciler) setup(mgr manager.Manager) error {
 	spec := builder.WithPredicates(predicate.GenerationChangedPredicate{})
 	err := builder.ControllerManagedBy(mgr).Named("mailalias").
@@ -70,7 +74,7 @@ func (r *MailAliasReconciler) setup(mgr manager.Manager) error {
 			}
 			return out
 		}), serverLifecycle()).
-		WatchesRawSource(source.Channel(r.verdicts.aliases, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Channel(r.verdicts.AliasEvents(), &handler.EnqueueRequestForObject{})).
 		Complete(r)
 	if err != nil {
 		return fmt.Errorf("setting up the MailAlias controller: %w", err)

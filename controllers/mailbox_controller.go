@@ -9,13 +9,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -23,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
+	"github.com/kubemail/kubemail/controllers/internal/verdicts"
 )
 
 // MailboxReconciler keeps each Mailbox's password hash in its credentials
@@ -32,7 +30,7 @@ import (
 type MailboxReconciler struct {
 	client.Client
 	Options
-	verdicts *verdictStore
+	verdicts *verdicts.Store
 }
 
 // Reconcile stores the Mailbox's password hash and writes its status once.
@@ -77,8 +75,8 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req reconcile.Request
 
 // servingState says whether m's server serves it with the password hash.
 func (r *MailboxReconciler) servingState(ctx context.Context, m *mailv1.Mailbox, hash string) (readiness, error) {
-	s, err := servingState(ctx, r.Client, r.verdicts, m, "Mailbox", string(m.Spec.Address), "the account with its current password",
-		func(sc *servedConfig) bool { return sc.mailboxes[m.Name] != "" && sc.mailboxes[m.Name] == hash })
+	s, err := servingState(ctx, r.Client, r.verdicts, m, string(m.Spec.Address), "the account with its current password",
+		func(sc *verdicts.Config) bool { return sc.Mailboxes[m.Name] != "" && sc.Mailboxes[m.Name] == hash })
 	if err != nil {
 		return readiness{}, err
 	}
@@ -96,22 +94,22 @@ type readiness struct {
 
 // servingState says whether the server of addr's domain serves obj (a
 // Mailbox or MailAlias), which isServed tells from a compiled configuration.
-func servingState(ctx context.Context, c client.Reader, store *verdictStore, obj client.Object, kind, addr, what string,
-	isServed func(*servedConfig) bool) (readiness, error) {
+func servingState(ctx context.Context, c client.Reader, store *verdicts.Store, obj client.Object, addr, what string,
+	isServed func(*verdicts.Config) bool) (readiness, error) {
 	ms, st, reason, msg, err := serverForAddress(ctx, c, obj.GetNamespace(), addr)
 	if err != nil || ms == nil {
 		return readiness{st, reason, msg}, err
 	}
-	v := store.lookup(obj, kind)
-	if !v.judged {
+	v := store.Lookup(obj)
+	if !v.Judged {
 		return readiness{metav1.ConditionUnknown, mailv1.ReasonReconciling,
 			fmt.Sprintf("waiting for MailServer %s to compile its configuration", ms.Name)}, nil
 	}
-	if v.problem.reason != "" {
-		return readiness{metav1.ConditionFalse, v.problem.reason, v.problem.message}, nil
+	if v.Problem.Reason != "" {
+		return readiness{metav1.ConditionFalse, v.Problem.Reason, v.Problem.Message}, nil
 	}
-	if rolled := store.servedByReplicas(ms); rolled == nil || !isServed(rolled) {
-		if latest := store.served(obj.GetNamespace(), ms.Name); latest == nil || !isServed(latest) {
+	if rolled := store.ServedByReplicas(ms); rolled == nil || !isServed(rolled) {
+		if latest := store.Latest(obj.GetNamespace(), ms.Name); latest == nil || !isServed(latest) {
 			return readiness{metav1.ConditionUnknown, mailv1.ReasonConfigPending,
 				fmt.Sprintf("waiting for MailServer %s to compile %s", ms.Name, what)}, nil
 		}
@@ -119,13 +117,6 @@ func servingState(ctx context.Context, c client.Reader, store *verdictStore, obj
 			fmt.Sprintf("waiting for every replica of MailServer %s to load the configuration with %s", ms.Name, what)}, nil
 	}
 	return readiness{metav1.ConditionTrue, mailv1.ReasonReady, fmt.Sprintf("served by MailServer %s", ms.Name)}, nil
-}
-
-// configRolledOut reports whether every replica of ms serves the
-// configuration with the given hash.
-func configRolledOut(ms *mailv1.MailServer, hash string) bool {
-	c := meta.FindStatusCondition(ms.Status.Conditions, mailv1.MailServerConfigApplied)
-	return ms.Status.ConfigHash == hash && c != nil && c.Status == metav1.ConditionTrue
 }
 
 // serverForAddress finds the MailServer serving an address's domain. When
@@ -160,6 +151,9 @@ func serverForAddress(ctx context.Context, c client.Reader, ns, addr string) (*m
 // mailboxWorkers is how many Mailboxes are reconciled at once.
 const mailboxWorkers = 32
 
+// setup registers the Mailbox controller with mgr: Mailboxes, their
+// credentials and password Secrets, the MailDomains of their domains, the
+// creation and deletion of MailServers, and the wake-ups of the verdict store.
 func (r *MailboxReconciler) setup(mgr manager.Manager) error {
 	spec := builder.WithPredicates(predicate.GenerationChangedPredicate{})
 	err := builder.ControllerManagedBy(mgr).Named("mailbox").
@@ -171,51 +165,12 @@ func (r *MailboxReconciler) setup(mgr manager.Manager) error {
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.mailboxesOfSecret)).
 		Watches(&mailv1.MailDomain{}, handler.EnqueueRequestsFromMapFunc(mailboxesOfDomain(r.Client)), spec).
 		Watches(&mailv1.MailServer{}, handler.EnqueueRequestsFromMapFunc(mailboxesOfServer(r.Client)), serverLifecycle()).
-		WatchesRawSource(source.Channel(r.verdicts.mailboxes, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Channel(r.verdicts.MailboxEvents(), &handler.EnqueueRequestForObject{})).
 		Complete(r)
 	if err != nil {
 		return fmt.Errorf("setting up the Mailbox controller: %w", err)
 	}
 	return nil
-}
-
-// serverLifecycle passes the creation and deletion of MailServers only:
-// the MailServer reconciler wakes the Mailboxes and MailAliases a change of
-// its configuration or rollout concerns (notify).
-func serverLifecycle() builder.Predicates {
-	return builder.WithPredicates(predicate.Funcs{
-		UpdateFunc:  func(event.UpdateEvent) bool { return false },
-		GenericFunc: func(event.GenericEvent) bool { return false },
-	})
-}
-
-// serverStateChanged passes the creation and deletion of MailServers and
-// the changes of what the objects targeting them report: the configuration
-// hashes compiled and served, and the ConfigApplied and Ready conditions. The event arrives once
-// the cache holds the new status, which the reconcile then reads.
-func serverStateChanged() builder.Predicates {
-	return builder.WithPredicates(serverStatePredicate())
-}
-
-// serverStatePredicate is the predicate of serverStateChanged.
-func serverStatePredicate() predicate.Predicate {
-	state := func(o client.Object) string {
-		ms, ok := o.(*mailv1.MailServer)
-		if !ok {
-			return ""
-		}
-		s := ms.Status.ConfigHash + "/" + ms.Status.ServedConfigHash
-		for _, typ := range []string{mailv1.MailServerConfigApplied, mailv1.ConditionReady} {
-			if c := meta.FindStatusCondition(ms.Status.Conditions, typ); c != nil {
-				s += "/" + string(c.Status)
-			}
-		}
-		return s
-	}
-	return predicate.Funcs{
-		UpdateFunc:  func(e event.UpdateEvent) bool { return state(e.ObjectOld) != state(e.ObjectNew) },
-		GenericFunc: func(event.GenericEvent) bool { return false },
-	}
 }
 
 // mailboxesOfSecret maps a Secret to the Mailboxes whose password it holds.
@@ -247,27 +202,4 @@ func mailboxesOfServer(c client.Reader) handler.MapFunc {
 		}
 		return out
 	}
-}
-
-// domainsOfServer lists the MailDomains naming a MailServer.
-func domainsOfServer(ctx context.Context, c client.Reader, ns, server string) []mailv1.MailDomain {
-	var list mailv1.MailDomainList
-	if err := c.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{indexServerRef: server}); err != nil {
-		return nil
-	}
-	return list.Items
-}
-
-// listByDomain returns requests for the Mailboxes or MailAliases of a domain.
-func listByDomain(ctx context.Context, c client.Reader, list client.ObjectList, ns, domain string) []reconcile.Request {
-	if err := c.List(ctx, list, client.InNamespace(ns), client.MatchingFields{indexAddressDomain: domain}, client.UnsafeDisableDeepCopy); err != nil {
-		return nil
-	}
-	var out []reconcile.Request
-	_ = meta.EachListItem(list, func(o runtime.Object) error {
-		obj := o.(client.Object)
-		out = append(out, request(obj.GetNamespace(), obj.GetName()))
-		return nil
-	})
-	return out
 }

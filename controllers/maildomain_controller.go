@@ -14,10 +14,17 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
+	"github.com/kubemail/kubemail/controllers/internal/verdicts"
 	"github.com/kubemail/kubemail/internal/dnsendpoint"
 )
 
@@ -29,7 +36,7 @@ import (
 type MailDomainReconciler struct {
 	client.Client
 	Options
-	verdicts *verdictStore
+	verdicts *verdicts.Store
 	checks   dnsChecks
 	// externalDNS says whether the DNSEndpoint kind is served.
 	externalDNS *kindCheck
@@ -164,7 +171,7 @@ func (r *MailDomainReconciler) findConflict(ctx context.Context, d *mailv1.MailD
 	mine := age{d.CreationTimestamp, 0, d.Name}
 	for _, o := range list.Items {
 		if o.Name != d.Name && (age{o.CreationTimestamp, 0, o.Name}).before(mine) {
-			st.conflict = &problem{reason: mailv1.ReasonDomainConflict, message: fmt.Sprintf(
+			st.conflict = &problem{Reason: mailv1.ReasonDomainConflict, Message: fmt.Sprintf(
 				"MailDomain %s, which is older, already claims %s; delete one of the two", o.Name, d.Spec.Domain)}
 		}
 	}
@@ -295,5 +302,69 @@ func (r *MailDomainReconciler) verifyDNS(ctx context.Context, d *mailv1.MailDoma
 func (r *MailDomainReconciler) count(ctx context.Context, d *mailv1.MailDomain, _ *domainState) error {
 	d.Status.Mailboxes = int32(len(listByDomain(ctx, r.Client, &mailv1.MailboxList{}, d.Namespace, string(d.Spec.Domain)))) //nolint:gosec // G115: bounded: a namespace holds far fewer than 2^31 objects
 	d.Status.Aliases = int32(len(listByDomain(ctx, r.Client, &mailv1.MailAliasList{}, d.Namespace, string(d.Spec.Domain)))) //nolint:gosec // G115: bounded: a namespace holds far fewer than 2^31 objects
+	return nil
+}
+
+// setup registers the MailDomain controller with mgr: MailDomains and what
+// they own, their DKIM Secrets, their MailServer's spec and status, the
+// creation and deletion of the Mailboxes and MailAliases of their domain,
+// and the wake-ups of the verdict store. DNSEndpoints are watched only
+// when external-dns is installed.
+func (r *MailDomainReconciler) setup(mgr manager.Manager, externalDNS bool) error {
+	spec := builder.WithPredicates(predicate.GenerationChangedPredicate{})
+	createOrDelete := builder.WithPredicates(predicate.Funcs{
+		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	})
+	byDomain := func(ctx context.Context, ns, domain string) []reconcile.Request {
+		var list mailv1.MailDomainList
+		if err := r.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{indexDomainName: domain}); err != nil {
+			return nil
+		}
+		out := make([]reconcile.Request, len(list.Items))
+		for i, d := range list.Items {
+			out[i] = request(ns, d.Name)
+		}
+		return out
+	}
+	b := builder.ControllerManagedBy(mgr).Named("maildomain").
+		For(&mailv1.MailDomain{}, spec).
+		Owns(&corev1.Secret{}).Owns(&corev1.ConfigMap{}).
+		// The other MailDomains of the same domain: the oldest one wins.
+		Watches(&mailv1.MailDomain{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return byDomain(ctx, o.GetNamespace(), string(o.(*mailv1.MailDomain).Spec.Domain))
+		}), spec).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			var list mailv1.MailDomainList
+			if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexDKIMSecret: o.GetName()}); err != nil {
+				return nil
+			}
+			out := make([]reconcile.Request, len(list.Items))
+			for i, d := range list.Items {
+				out[i] = request(d.Namespace, d.Name)
+			}
+			return out
+		})).
+		// The MailServer's status for Ready, its spec for the records (hostname, protocols).
+		Watches(&mailv1.MailServer{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			var out []reconcile.Request
+			for _, d := range domainsOfServer(ctx, r.Client, o.GetNamespace(), o.GetName()) {
+				out = append(out, request(d.Namespace, d.Name))
+			}
+			return out
+		}), builder.WithPredicates(predicate.Or(serverStatePredicate(), predicate.GenerationChangedPredicate{}))).
+		Watches(&mailv1.Mailbox{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return byDomain(ctx, o.GetNamespace(), domainPart(string(o.(*mailv1.Mailbox).Spec.Address)))
+		}), createOrDelete).
+		Watches(&mailv1.MailAlias{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return byDomain(ctx, o.GetNamespace(), domainPart(o.(*mailv1.MailAlias).Spec.Address))
+		}), createOrDelete).
+		WatchesRawSource(source.Channel(r.verdicts.DomainEvents(), &handler.EnqueueRequestForObject{}))
+	if externalDNS {
+		b = b.Owns(&dnsendpoint.DNSEndpoint{})
+	}
+	if err := b.Complete(r); err != nil {
+		return fmt.Errorf("setting up the MailDomain controller: %w", err)
+	}
 	return nil
 }

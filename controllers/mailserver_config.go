@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
+	"github.com/kubemail/kubemail/controllers/internal/verdicts"
 	"github.com/kubemail/kubemail/mailserver/config"
 )
 
@@ -144,7 +145,7 @@ func (r *MailServerReconciler) reconcileConfig(ctx context.Context, ms *mailv1.M
 		return st.conflictOr(mailv1.MailServerConfigApplied, err)
 	}
 	fingerprint := inputFingerprint(ms, g)
-	if prev := r.verdicts.served(ms.Namespace, ms.Name); prev != nil && prev.inputs == fingerprint && r.stillWritten(ctx, ms, prev) {
+	if prev := r.verdicts.Latest(ms.Namespace, ms.Name); prev != nil && prev.Inputs == fingerprint && r.stillWritten(ctx, ms, prev) {
 		st.served = prev // nothing that goes into the configuration changed: skip compiling it
 		return nil
 	}
@@ -186,7 +187,7 @@ func (r *MailServerReconciler) reconcileConfig(ctx context.Context, ms *mailv1.M
 	ms.Status.ConfigHash = out.config.Hash()
 	ms.Status.Domains = int32(len(out.domains)) //nolint:gosec // G115: bounded: a namespace holds far fewer than 2^31 domains
 	st.served = servedFrom(out, g)
-	st.served.inputs, st.served.shards = fingerprint, names
+	st.served.Inputs, st.served.Shards = fingerprint, names
 	return nil
 }
 
@@ -221,8 +222,8 @@ func inputFingerprint(ms *mailv1.MailServer, g *gathered) string {
 
 // stillWritten reports whether the configuration Secrets of a previous
 // compile are all there, unchanged.
-func (r *MailServerReconciler) stillWritten(ctx context.Context, ms *mailv1.MailServer, prev *servedConfig) bool {
-	if ms.Status.ConfigHash != prev.hash || len(prev.shards) == 0 {
+func (r *MailServerReconciler) stillWritten(ctx context.Context, ms *mailv1.MailServer, prev *verdicts.Config) bool {
+	if ms.Status.ConfigHash != prev.Hash || len(prev.Shards) == 0 {
 		return false
 	}
 	var list corev1.SecretList
@@ -233,38 +234,38 @@ func (r *MailServerReconciler) stillWritten(ctx context.Context, ms *mailv1.Mail
 	found := 0
 	for i := range list.Items {
 		s := &list.Items[i]
-		if slices.Contains(prev.shards, s.Name) && s.Annotations[annotationConfigHash] == prev.hash && ownedBy(s, string(ms.UID)) {
+		if slices.Contains(prev.Shards, s.Name) && s.Annotations[annotationConfigHash] == prev.Hash && ownedBy(s, string(ms.UID)) {
 			found++
 		}
 	}
-	return found == len(prev.shards)
+	return found == len(prev.Shards)
 }
 
-// policyKey identifies a version of a RelayPolicy in a servedConfig.
+// policyKey identifies a version of a RelayPolicy in a verdicts.Config.
 func policyKey(p *mailv1.RelayPolicy) string {
 	return fmt.Sprintf("%s@%d", p.Name, p.Generation)
 }
 
 // servedFrom records what a compiled configuration holds, for the verdict store.
-func servedFrom(out *compiled, g *gathered) *servedConfig {
-	sc := &servedConfig{hash: out.config.Hash(), mailboxes: map[string]string{},
-		aliases: map[string]bool{}, domains: map[string]bool{}, dkim: map[string]bool{}}
+func servedFrom(out *compiled, g *gathered) *verdicts.Config {
+	sc := &verdicts.Config{Hash: out.config.Hash(), Mailboxes: map[string]string{},
+		Aliases: map[string]bool{}, Domains: map[string]bool{}, DKIM: map[string]bool{}}
 	for _, m := range out.mailboxes {
-		sc.mailboxes[m] = g.hashes[m]
+		sc.Mailboxes[m] = g.hashes[m]
 	}
 	for _, a := range out.aliases {
-		sc.aliases[a] = true
+		sc.Aliases[a] = true
 	}
 	for _, d := range out.domains {
-		sc.domains[d] = true
+		sc.Domains[d] = true
 	}
 	if g.relay != nil {
-		sc.relay = policyKey(g.relay)
+		sc.Relay = policyKey(g.relay)
 	}
 	for i := range g.objects.domains {
 		d := &g.objects.domains[i]
-		if sc.domains[d.Name] && g.dkimKeys[string(d.Spec.Domain)] != nil {
-			sc.dkim[d.Name] = true
+		if sc.Domains[d.Name] && g.dkimKeys[string(d.Spec.Domain)] != nil {
+			sc.DKIM[d.Name] = true
 		}
 	}
 	return sc

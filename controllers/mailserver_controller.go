@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -13,10 +14,15 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
+	"github.com/kubemail/kubemail/controllers/internal/verdicts"
 )
 
 // MailServerReconciler runs the server of each MailServer: it compiles the
@@ -26,7 +32,7 @@ import (
 type MailServerReconciler struct {
 	client.Client
 	Options
-	verdicts *verdictStore
+	verdicts *verdicts.Store
 	pace     *pacer
 }
 
@@ -39,7 +45,7 @@ type serverState struct {
 	failed map[string]bool
 	// served is what the configuration compiled this round holds; nil if
 	// it did not compile.
-	served *servedConfig
+	served *verdicts.Config
 }
 
 // fail sets a condition False for this round.
@@ -74,7 +80,7 @@ func (r *MailServerReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	ms := &mailv1.MailServer{}
 	if err := r.Get(ctx, req.NamespacedName, ms); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.verdicts.forget(req.Namespace, req.Name)
+			r.verdicts.Forget(req.Namespace, req.Name)
 			r.pace.forget(req.NamespacedName)
 		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
@@ -121,18 +127,19 @@ func (r *MailServerReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 // served state changed (they do not watch the MailServer's status: with
 // 10,000 of them, every rollout step would wake them all).
 func (r *MailServerReconciler) notify(ctx context.Context, before, ms *mailv1.MailServer, g *gathered, st *serverState) {
-	prevLatest := r.verdicts.served(ms.Namespace, ms.Name)
-	wake := r.verdicts.publish(ms.Namespace, ms.Name, g.objects, g.verdicts, st.served)
-	r.verdicts.setServedHash(ms.Namespace, ms.Name, ms.Status.ServedConfigHash)
-	if st.served != nil && (prevLatest == nil || prevLatest.hash != st.served.hash) {
-		wake = append(wake, servingChanges(prevLatest, st.served, g.objects, g.verdicts, ms.Name)...)
+	objects := g.objects.objects()
+	prevLatest := r.verdicts.Latest(ms.Namespace, ms.Name)
+	wake := r.verdicts.Publish(ms.Namespace, ms.Name, objects, g.verdicts.published(), st.served)
+	r.verdicts.SetServedHash(ms.Namespace, ms.Name, ms.Status.ServedConfigHash)
+	if st.served != nil && (prevLatest == nil || prevLatest.Hash != st.served.Hash) {
+		wake = append(wake, verdicts.ServingChanges(prevLatest, st.served, objects, g.verdicts.serverOf, ms.Name)...)
 	}
 	if was, now := before.Status.ServedConfigHash, ms.Status.ServedConfigHash; was != now {
-		a := r.verdicts.compiledAs(ms.Namespace, ms.Name, was)
-		b := r.verdicts.compiledAs(ms.Namespace, ms.Name, now)
-		wake = append(wake, servingChanges(a, b, g.objects, g.verdicts, ms.Name)...)
+		a := r.verdicts.CompiledAs(ms.Namespace, ms.Name, was)
+		b := r.verdicts.CompiledAs(ms.Namespace, ms.Name, now)
+		wake = append(wake, verdicts.ServingChanges(a, b, objects, g.verdicts.serverOf, ms.Name)...)
 	}
-	r.verdicts.wake(ctx, wake)
+	r.verdicts.Wake(ctx, wake)
 }
 
 // reconcileAccess keeps the server's ServiceAccount and RoleBinding (the
@@ -317,4 +324,114 @@ func (r *MailServerReconciler) writeStatus(ctx context.Context, before, ms *mail
 	}
 	r.recordReady(ms, before.Status.Conditions, ms.Status.Conditions)
 	return nil
+}
+
+// setup registers the MailServer controller with mgr: MailServers, what
+// they own, and the objects and Secrets their configuration is compiled
+// from. Certificates are watched only when cert-manager is installed.
+func (r *MailServerReconciler) setup(mgr manager.Manager, certManager bool) error {
+	spec := builder.WithPredicates(predicate.GenerationChangedPredicate{})
+	b := builder.ControllerManagedBy(mgr).Named("mailserver").
+		For(&mailv1.MailServer{}, spec).
+		Owns(&appsv1.StatefulSet{}).Owns(&corev1.Service{}).Owns(&corev1.ConfigMap{}).Owns(&corev1.Secret{}).
+		Owns(&policyv1.PodDisruptionBudget{}).Owns(&corev1.ServiceAccount{}).
+		Owns(&rbacv1.Role{}).Owns(&rbacv1.RoleBinding{}).
+		Watches(&mailv1.MailDomain{}, handler.EnqueueRequestsFromMapFunc(r.serverOfDomain), spec).
+		Watches(&mailv1.Mailbox{}, handler.EnqueueRequestsFromMapFunc(r.serverOfMailbox), spec).
+		Watches(&mailv1.MailAlias{}, handler.EnqueueRequestsFromMapFunc(r.serverOfAlias), spec).
+		Watches(&mailv1.RelayPolicy{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			return []reconcile.Request{request(o.GetNamespace(), o.(*mailv1.RelayPolicy).Spec.ServerRef.Name)}
+		}), spec).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.serversOfSecret))
+	if certManager {
+		b = b.Owns(&cmv1.Certificate{})
+	}
+	if err := b.Complete(r); err != nil {
+		return fmt.Errorf("setting up the MailServer controller: %w", err)
+	}
+	return nil
+}
+
+// serverOfDomain maps a MailDomain to its MailServer.
+func (r *MailServerReconciler) serverOfDomain(_ context.Context, o client.Object) []reconcile.Request {
+	return []reconcile.Request{request(o.GetNamespace(), o.(*mailv1.MailDomain).Spec.ServerRef.Name)}
+}
+
+// serverOfMailbox maps a Mailbox to the MailServer of its domain.
+func (r *MailServerReconciler) serverOfMailbox(ctx context.Context, o client.Object) []reconcile.Request {
+	return serversOfDomain(ctx, r.Client, o.GetNamespace(), domainPart(string(o.(*mailv1.Mailbox).Spec.Address)))
+}
+
+// serverOfAlias maps a MailAlias to the MailServer of its domain.
+func (r *MailServerReconciler) serverOfAlias(ctx context.Context, o client.Object) []reconcile.Request {
+	return serversOfDomain(ctx, r.Client, o.GetNamespace(), domainPart(o.(*mailv1.MailAlias).Spec.Address))
+}
+
+// serversOfDomain returns the MailServers of the MailDomains claiming domain.
+func serversOfDomain(ctx context.Context, c client.Reader, ns, domain string) []reconcile.Request {
+	var list mailv1.MailDomainList
+	if err := c.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{indexDomainName: domain}); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, d := range list.Items {
+		out = append(out, request(ns, d.Spec.ServerRef.Name))
+	}
+	return out
+}
+
+// serversOfSecret maps a Secret to the MailServers whose configuration or
+// certificate it feeds: a Mailbox's credentials or password hashes
+// (spec.passwordSecretRef), a MailDomain's DKIM key
+// (generated or referenced), a RelayPolicy's smarthost credentials, or a
+// MailServer's own certificate Secret.
+func (r *MailServerReconciler) serversOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	ns := o.GetNamespace()
+	var out []reconcile.Request
+	if ref := metav1.GetControllerOf(o); ref != nil && ref.APIVersion == mailv1.GroupVersion.String() {
+		switch ref.Kind {
+		case "Mailbox":
+			m := &mailv1.Mailbox{}
+			if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, m); err == nil {
+				out = append(out, serversOfDomain(ctx, r.Client, ns, domainPart(string(m.Spec.Address)))...)
+			}
+		case "MailDomain":
+			d := &mailv1.MailDomain{}
+			if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, d); err == nil {
+				out = append(out, request(ns, d.Spec.ServerRef.Name))
+			}
+		}
+	}
+	// Mailboxes whose spec.passwordSecretRef holds their hash: one request
+	// per domain, however many Mailboxes share the Secret.
+	var mailboxes mailv1.MailboxList
+	if err := r.List(ctx, &mailboxes, client.InNamespace(ns), client.MatchingFields{indexPasswordSecret: o.GetName()},
+		client.UnsafeDisableDeepCopy); err == nil {
+		seen := map[string]bool{}
+		for i := range mailboxes.Items {
+			if d := domainPart(string(mailboxes.Items[i].Spec.Address)); !seen[d] {
+				seen[d] = true
+				out = append(out, serversOfDomain(ctx, r.Client, ns, d)...)
+			}
+		}
+	}
+	var domains mailv1.MailDomainList
+	if err := r.List(ctx, &domains, client.InNamespace(ns), client.MatchingFields{indexDKIMSecret: o.GetName()}); err == nil {
+		for _, d := range domains.Items {
+			out = append(out, request(ns, d.Spec.ServerRef.Name))
+		}
+	}
+	var policies mailv1.RelayPolicyList
+	if err := r.List(ctx, &policies, client.InNamespace(ns), client.MatchingFields{indexRelaySecrets: o.GetName()}); err == nil {
+		for _, p := range policies.Items {
+			out = append(out, request(ns, p.Spec.ServerRef.Name))
+		}
+	}
+	var servers mailv1.MailServerList
+	if err := r.List(ctx, &servers, client.InNamespace(ns), client.MatchingFields{indexTLSSecret: o.GetName()}); err == nil {
+		for _, s := range servers.Items {
+			out = append(out, request(ns, s.Name))
+		}
+	}
+	return out
 }

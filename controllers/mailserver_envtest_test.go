@@ -21,6 +21,7 @@ import (
 
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
 	"github.com/kubemail/kubemail/controllers/internal/testenv"
+	"github.com/kubemail/kubemail/controllers/internal/verdicts"
 	"github.com/kubemail/kubemail/mailserver/config"
 )
 
@@ -194,7 +195,7 @@ func TestMailServerRunsAndReportsRollout(t *testing.T) {
 		if err := get(ns, "mx1", msBefore); err != nil {
 			t.Fatal(err)
 		}
-		r := &MailServerReconciler{Client: mgr.GetClient(), Options: Options{ServerImage: "kubemail:test"}, verdicts: newVerdictStore()}
+		r := &MailServerReconciler{Client: mgr.GetClient(), Options: Options{ServerImage: "kubemail:test"}, verdicts: verdicts.New()}
 		if _, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: "mx1"}}); err != nil {
 			t.Fatal(err)
 		}

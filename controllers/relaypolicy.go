@@ -44,7 +44,7 @@ func electPolicy(policies []mailv1.RelayPolicy) (*mailv1.RelayPolicy, map[string
 	})
 	problems := map[string]problem{}
 	for _, p := range sorted[1:] {
-		problems[p.Name] = problem{reason: mailv1.ReasonPolicyConflict, message: fmt.Sprintf(
+		problems[p.Name] = problem{Reason: mailv1.ReasonPolicyConflict, Message: fmt.Sprintf(
 			"RelayPolicy %s, which is older, already routes MailServer %s; merge the two or delete one", sorted[0].Name, p.Spec.ServerRef.Name)}
 	}
 	return sorted[0], problems
@@ -126,4 +126,18 @@ func buildRelaySecret(ms *mailv1.MailServer, files map[string][]byte) *corev1.Se
 		Type:       corev1.SecretTypeOpaque,
 		Data:       files,
 	}
+}
+
+// relaySecretNames lists the credentials Secrets a RelayPolicy refers to.
+func relaySecretNames(p *mailv1.RelayPolicy) []string {
+	var out []string
+	if p.Spec.Smarthost != nil && p.Spec.Smarthost.CredentialsSecretRef != nil {
+		out = append(out, p.Spec.Smarthost.CredentialsSecretRef.Name)
+	}
+	for _, rt := range p.Spec.Routes {
+		if rt.Smarthost != nil && rt.Smarthost.CredentialsSecretRef != nil {
+			out = append(out, rt.Smarthost.CredentialsSecretRef.Name)
+		}
+	}
+	return out
 }

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
+	"github.com/kubemail/kubemail/controllers/internal/verdicts"
 )
 
 // RelayPolicyReconciler reports whether each RelayPolicy applies: its
@@ -27,7 +28,7 @@ import (
 type RelayPolicyReconciler struct {
 	client.Client
 	Options
-	verdicts *verdictStore
+	verdicts *verdicts.Store
 }
 
 // Reconcile writes the RelayPolicy's status.
@@ -71,8 +72,8 @@ func (r *RelayPolicyReconciler) readiness(ctx context.Context, p *mailv1.RelayPo
 	if err := r.List(ctx, &list, client.InNamespace(p.Namespace), client.MatchingFields{indexServerRef: ms.Name}); err != nil {
 		return readiness{}, fmt.Errorf("listing RelayPolicies: %w", err)
 	}
-	if _, problems := electPolicy(list.Items); problems[p.Name].reason != "" {
-		return readiness{metav1.ConditionFalse, problems[p.Name].reason, problems[p.Name].message}, nil
+	if _, problems := electPolicy(list.Items); problems[p.Name].Reason != "" {
+		return readiness{metav1.ConditionFalse, problems[p.Name].Reason, problems[p.Name].Message}, nil
 	}
 	if _, err := readRelayCredentials(ctx, r.Client, p); err != nil {
 		var ue *userError
@@ -81,18 +82,21 @@ func (r *RelayPolicyReconciler) readiness(ctx context.Context, p *mailv1.RelayPo
 		}
 		return readiness{}, err
 	}
-	served := r.verdicts.served(p.Namespace, ms.Name)
-	if served == nil || served.relay != policyKey(p) {
+	served := r.verdicts.Latest(p.Namespace, ms.Name)
+	if served == nil || served.Relay != policyKey(p) {
 		return readiness{metav1.ConditionUnknown, mailv1.ReasonConfigPending,
 			fmt.Sprintf("waiting for MailServer %s to compile the policy", ms.Name)}, nil
 	}
-	if rolled := r.verdicts.servedByReplicas(ms); rolled == nil || rolled.relay != policyKey(p) {
+	if rolled := r.verdicts.ServedByReplicas(ms); rolled == nil || rolled.Relay != policyKey(p) {
 		return readiness{metav1.ConditionUnknown, mailv1.ReasonConfigPending,
 			fmt.Sprintf("waiting for every replica of MailServer %s to load the policy", ms.Name)}, nil
 	}
 	return readiness{metav1.ConditionTrue, mailv1.ReasonReady, fmt.Sprintf("MailServer %s routes outbound mail by this policy", ms.Name)}, nil
 }
 
+// setup registers the RelayPolicy controller with mgr: RelayPolicies (the
+// oldest of a server wins), their MailServer's state and their credentials
+// Secrets.
 func (r *RelayPolicyReconciler) setup(mgr manager.Manager) error {
 	byServer := func(ctx context.Context, ns, server string) []reconcile.Request {
 		var list mailv1.RelayPolicyList

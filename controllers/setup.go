@@ -7,24 +7,17 @@ import (
 	"time"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
+	"github.com/kubemail/kubemail/controllers/internal/verdicts"
 	"github.com/kubemail/kubemail/internal/dnsendpoint"
 )
 
@@ -170,7 +163,7 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 	if err := registerIndexes(ctx, mgr); err != nil {
 		return err
 	}
-	store := newVerdictStore()
+	store := verdicts.New()
 	interval := opts.ConfigInterval
 	if interval == 0 {
 		interval = DefaultConfigInterval
@@ -194,126 +187,4 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 	md := &MailDomainReconciler{Client: mgr.GetClient(), Options: opts, verdicts: store,
 		externalDNS: &kindCheck{mapper: mgr.GetRESTMapper(), gvk: dnsendpoint.GroupVersion.WithKind(dnsendpoint.Kind), now: opts.now}}
 	return md.setup(mgr, md.externalDNS.installed())
-}
-
-func (r *MailServerReconciler) setup(mgr manager.Manager, certManager bool) error {
-	spec := builder.WithPredicates(predicate.GenerationChangedPredicate{})
-	b := builder.ControllerManagedBy(mgr).Named("mailserver").
-		For(&mailv1.MailServer{}, spec).
-		Owns(&appsv1.StatefulSet{}).Owns(&corev1.Service{}).Owns(&corev1.ConfigMap{}).Owns(&corev1.Secret{}).
-		Owns(&policyv1.PodDisruptionBudget{}).Owns(&corev1.ServiceAccount{}).
-		Owns(&rbacv1.Role{}).Owns(&rbacv1.RoleBinding{}).
-		Watches(&mailv1.MailDomain{}, handler.EnqueueRequestsFromMapFunc(r.serverOfDomain), spec).
-		Watches(&mailv1.Mailbox{}, handler.EnqueueRequestsFromMapFunc(r.serverOfMailbox), spec).
-		Watches(&mailv1.MailAlias{}, handler.EnqueueRequestsFromMapFunc(r.serverOfAlias), spec).
-		Watches(&mailv1.RelayPolicy{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			return []reconcile.Request{request(o.GetNamespace(), o.(*mailv1.RelayPolicy).Spec.ServerRef.Name)}
-		}), spec).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.serversOfSecret))
-	if certManager {
-		b = b.Owns(&cmv1.Certificate{})
-	}
-	if err := b.Complete(r); err != nil {
-		return fmt.Errorf("setting up the MailServer controller: %w", err)
-	}
-	return nil
-}
-
-func request(ns, name string) reconcile.Request {
-	return reconcile.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: name}}
-}
-
-func (r *MailServerReconciler) serverOfDomain(_ context.Context, o client.Object) []reconcile.Request {
-	return []reconcile.Request{request(o.GetNamespace(), o.(*mailv1.MailDomain).Spec.ServerRef.Name)}
-}
-
-func (r *MailServerReconciler) serverOfMailbox(ctx context.Context, o client.Object) []reconcile.Request {
-	return serversOfDomain(ctx, r.Client, o.GetNamespace(), domainPart(string(o.(*mailv1.Mailbox).Spec.Address)))
-}
-
-func (r *MailServerReconciler) serverOfAlias(ctx context.Context, o client.Object) []reconcile.Request {
-	return serversOfDomain(ctx, r.Client, o.GetNamespace(), domainPart(o.(*mailv1.MailAlias).Spec.Address))
-}
-
-// serversOfDomain returns the MailServers of the MailDomains claiming domain.
-func serversOfDomain(ctx context.Context, c client.Reader, ns, domain string) []reconcile.Request {
-	var list mailv1.MailDomainList
-	if err := c.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{indexDomainName: domain}); err != nil {
-		return nil
-	}
-	var out []reconcile.Request
-	for _, d := range list.Items {
-		out = append(out, request(ns, d.Spec.ServerRef.Name))
-	}
-	return out
-}
-
-// serversOfSecret maps a Secret to the MailServers whose configuration or
-// certificate it feeds: a Mailbox's credentials or password hashes
-// (spec.passwordSecretRef), a MailDomain's DKIM key
-// (generated or referenced), a RelayPolicy's smarthost credentials, or a
-// MailServer's own certificate Secret.
-func (r *MailServerReconciler) serversOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
-	ns := o.GetNamespace()
-	var out []reconcile.Request
-	if ref := metav1.GetControllerOf(o); ref != nil && ref.APIVersion == mailv1.GroupVersion.String() {
-		switch ref.Kind {
-		case "Mailbox":
-			m := &mailv1.Mailbox{}
-			if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, m); err == nil {
-				out = append(out, serversOfDomain(ctx, r.Client, ns, domainPart(string(m.Spec.Address)))...)
-			}
-		case "MailDomain":
-			d := &mailv1.MailDomain{}
-			if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, d); err == nil {
-				out = append(out, request(ns, d.Spec.ServerRef.Name))
-			}
-		}
-	}
-	// Mailboxes whose spec.passwordSecretRef holds their hash: one request
-	// per domain, however many Mailboxes share the Secret.
-	var mailboxes mailv1.MailboxList
-	if err := r.List(ctx, &mailboxes, client.InNamespace(ns), client.MatchingFields{indexPasswordSecret: o.GetName()},
-		client.UnsafeDisableDeepCopy); err == nil {
-		seen := map[string]bool{}
-		for i := range mailboxes.Items {
-			if d := domainPart(string(mailboxes.Items[i].Spec.Address)); !seen[d] {
-				seen[d] = true
-				out = append(out, serversOfDomain(ctx, r.Client, ns, d)...)
-			}
-		}
-	}
-	var domains mailv1.MailDomainList
-	if err := r.List(ctx, &domains, client.InNamespace(ns), client.MatchingFields{indexDKIMSecret: o.GetName()}); err == nil {
-		for _, d := range domains.Items {
-			out = append(out, request(ns, d.Spec.ServerRef.Name))
-		}
-	}
-	var policies mailv1.RelayPolicyList
-	if err := r.List(ctx, &policies, client.InNamespace(ns), client.MatchingFields{indexRelaySecrets: o.GetName()}); err == nil {
-		for _, p := range policies.Items {
-			out = append(out, request(ns, p.Spec.ServerRef.Name))
-		}
-	}
-	var servers mailv1.MailServerList
-	if err := r.List(ctx, &servers, client.InNamespace(ns), client.MatchingFields{indexTLSSecret: o.GetName()}); err == nil {
-		for _, s := range servers.Items {
-			out = append(out, request(ns, s.Name))
-		}
-	}
-	return out
-}
-
-// relaySecretNames lists the credentials Secrets a RelayPolicy refers to.
-func relaySecretNames(p *mailv1.RelayPolicy) []string {
-	var out []string
-	if p.Spec.Smarthost != nil && p.Spec.Smarthost.CredentialsSecretRef != nil {
-		out = append(out, p.Spec.Smarthost.CredentialsSecretRef.Name)
-	}
-	for _, rt := range p.Spec.Routes {
-		if rt.Smarthost != nil && rt.Smarthost.CredentialsSecretRef != nil {
-			out = append(out, rt.Smarthost.CredentialsSecretRef.Name)
-		}
-	}
-	return out
 }

@@ -1,19 +1,18 @@
 package config
 
 import (
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
 )
 
 func TestHolder(t *testing.T) {
-	a, err := Parse(configDoc("a.example.test"))
+	a, err := hostConfig("a.example.test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	aAgain, _ := Parse(configDoc("A.example.test"))
-	b, _ := Parse(configDoc("b.example.test"))
+	aAgain, _ := hostConfig("A.example.test")
+	b, _ := hostConfig("b.example.test")
 	h := NewHolder(a)
 
 	var calls []string
@@ -41,8 +40,8 @@ func TestHolder(t *testing.T) {
 }
 
 func TestHolderConcurrentReadersSeeWholeConfigs(t *testing.T) {
-	a, _ := Parse(configDoc("a.example.test"))
-	b, _ := Parse(configDoc("b.example.test"))
+	a, _ := hostConfig("a.example.test")
+	b, _ := hostConfig("b.example.test")
 	h := NewHolder(a)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -75,15 +74,9 @@ func TestHolderConcurrentReadersSeeWholeConfigs(t *testing.T) {
 	wg.Wait()
 }
 
-// configDoc is a valid configuration file for hostname.
-func configDoc(hostname string) []byte {
-	return fmt.Appendf(nil, `apiVersion: server.kubemail.io/v1alpha1
-kind: ServerConfig
-hostname: %s
-storage: {path: data}
-domains: [{name: example.test}]
-mailboxes:
-- address: alice@example.test
-  passwordHash: "%s"
-`, hostname, testHash)
+// hostConfig is validConfig, compiled, with the given hostname.
+func hostConfig(hostname string) (*Config, error) {
+	c := validConfig()
+	c.Hostname = hostname
+	return New(c)
 }

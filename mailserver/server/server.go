@@ -49,6 +49,9 @@ type Options struct {
 	// ConfigDebounce is passed to the configuration Watcher; zero means
 	// config.DefaultDebounce.
 	ConfigDebounce time.Duration
+	// UsageInterval is how often the accounts' usage is measured for the
+	// status ConfigMap (usage.go). Zero means DefaultUsageInterval.
+	UsageInterval time.Duration
 }
 
 // Server is the kubemail mail server. Create it with New and run it with Run.
@@ -349,6 +352,7 @@ func (s *Server) serve(ctx context.Context, svcs []service, gates []*gate, lns h
 	sv.goBackground("queue", func() error { return s.out.queue.Run(bg) })
 	s.startConfig(bg, sv, watcher)
 	sv.goBackground("certificate watcher", func() error { s.certs.run(bg, s.opts.CertPollInterval); return nil })
+	sv.goBackground("usage reporter", func() error { s.reportUsage(bg); return nil })
 	s.announce(svcs, addrs)
 
 	var cause error

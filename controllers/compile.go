@@ -10,6 +10,7 @@ import (
 
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
 	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 // configInput is everything one MailServer's configuration is compiled from.
@@ -79,7 +80,7 @@ func compileConfig(in configInput) (*compiled, error) {
 	for i := range in.objects.mailboxes {
 		m := &in.objects.mailboxes[i]
 		hash, ok := in.passwordHashes[m.Name]
-		if !ok || !served[domainPart(string(m.Spec.Address))] || !in.verdicts.mailboxServed(m.Name) {
+		if !ok || !served[mail.Domain(string(m.Spec.Address))] || !in.verdicts.mailboxServed(m.Name) {
 			continue
 		}
 		c.Mailboxes = append(c.Mailboxes, mailboxConfig(m, hash))
@@ -87,7 +88,7 @@ func compileConfig(in configInput) (*compiled, error) {
 	}
 	for i := range in.objects.aliases {
 		a := &in.objects.aliases[i]
-		if !served[domainPart(a.Spec.Address)] || !in.verdicts.aliasServed(a.Name) {
+		if !served[mail.Domain(a.Spec.Address)] || !in.verdicts.aliasServed(a.Name) {
 			continue
 		}
 		out.aliases = append(out.aliases, a.Name)

@@ -9,6 +9,7 @@ import (
 
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
 	"github.com/kubemail/kubemail/controllers/internal/verdicts"
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 // The judge decides, from the specs alone, which MailDomains, Mailboxes and
@@ -86,15 +87,10 @@ func (j *judgement) published() verdicts.Judgement {
 
 // serverOf returns the MailServer serving an address's domain, or "".
 func (j *judgement) serverOf(addr string) string {
-	if d := j.byDomain[domainPart(addr)]; d != nil {
+	if d := j.byDomain[mail.Domain(addr)]; d != nil {
 		return d.Spec.ServerRef.Name
 	}
 	return ""
-}
-
-// domainPart returns what follows the last @ of an address.
-func domainPart(addr string) string {
-	return addr[strings.LastIndexByte(addr, '@')+1:]
 }
 
 // age orders objects oldest first.
@@ -196,9 +192,9 @@ func newAddressGraph(j *judgement) *addressGraph {
 
 // checkDomain reports a claimed address whose domain no MailDomain serves.
 func (g *addressGraph) checkDomain(addr, what string) (problem, bool) {
-	if g.j.byDomain[domainPart(addr)] == nil {
+	if g.j.byDomain[mail.Domain(addr)] == nil {
 		return problem{Reason: mailv1.ReasonDomainNotFound,
-			Message: fmt.Sprintf("no MailDomain in this namespace serves %s (%s %s); create one or correct the address", domainPart(addr), what, addr)}, true
+			Message: fmt.Sprintf("no MailDomain in this namespace serves %s (%s %s); create one or correct the address", mail.Domain(addr), what, addr)}, true
 	}
 	return problem{}, false
 }
@@ -304,7 +300,7 @@ func (g *addressGraph) next(addr string) []string {
 	if t, ok := g.aliases[addr]; ok {
 		return t
 	}
-	if t, ok := g.catchAlls[domainPart(addr)]; ok && g.j.byDomain[domainPart(addr)] != nil {
+	if t, ok := g.catchAlls[mail.Domain(addr)]; ok && g.j.byDomain[mail.Domain(addr)] != nil {
 		return t
 	}
 	return nil

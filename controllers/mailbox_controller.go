@@ -21,6 +21,7 @@ import (
 
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
 	"github.com/kubemail/kubemail/controllers/internal/verdicts"
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 // MailboxReconciler keeps each Mailbox's password hash in its credentials
@@ -61,6 +62,9 @@ func (r *MailboxReconciler) Reconcile(ctx context.Context, req reconcile.Request
 			return reconcile.Result{RequeueAfter: wait}, nil
 		}
 		conds.set(mailv1.ConditionReady, s.status, s.reason, s.message)
+	}
+	if n, ok := r.verdicts.Usage(m.Namespace, string(m.Spec.Address)); ok && usedChanged(m.Status.Used, n) {
+		m.Status.Used = usedQuantity(n)
 	}
 	m.Status.ObservedGeneration = m.Generation
 	if equality.Semantic.DeepEqual(before.Status, m.Status) {
@@ -122,7 +126,7 @@ func servingState(ctx context.Context, c client.Reader, store *verdicts.Store, o
 // serverForAddress finds the MailServer serving an address's domain. When
 // there is none, it returns a False status with the reason and message.
 func serverForAddress(ctx context.Context, c client.Reader, ns, addr string) (*mailv1.MailServer, metav1.ConditionStatus, string, string, error) {
-	domain := domainPart(addr)
+	domain := mail.Domain(addr)
 	var list mailv1.MailDomainList
 	if err := c.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{indexDomainName: domain}); err != nil {
 		return nil, "", "", "", fmt.Errorf("looking up the MailDomain of %s: %w", domain, err)

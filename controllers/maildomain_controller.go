@@ -26,6 +26,7 @@ import (
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
 	"github.com/kubemail/kubemail/controllers/internal/verdicts"
 	"github.com/kubemail/kubemail/internal/dnsendpoint"
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 // MailDomainReconciler keeps each MailDomain's DKIM key (generating one
@@ -354,10 +355,10 @@ func (r *MailDomainReconciler) setup(mgr manager.Manager, externalDNS bool) erro
 			return out
 		}), builder.WithPredicates(predicate.Or(serverStatePredicate(), predicate.GenerationChangedPredicate{}))).
 		Watches(&mailv1.Mailbox{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			return byDomain(ctx, o.GetNamespace(), domainPart(string(o.(*mailv1.Mailbox).Spec.Address)))
+			return byDomain(ctx, o.GetNamespace(), mail.Domain(string(o.(*mailv1.Mailbox).Spec.Address)))
 		}), createOrDelete).
 		Watches(&mailv1.MailAlias{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			return byDomain(ctx, o.GetNamespace(), domainPart(o.(*mailv1.MailAlias).Spec.Address))
+			return byDomain(ctx, o.GetNamespace(), mail.Domain(o.(*mailv1.MailAlias).Spec.Address))
 		}), createOrDelete).
 		WatchesRawSource(source.Channel(r.verdicts.DomainEvents(), &handler.EnqueueRequestForObject{}))
 	if externalDNS {

@@ -23,6 +23,8 @@ import (
 
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
 	"github.com/kubemail/kubemail/controllers/internal/verdicts"
+	"github.com/kubemail/kubemail/mailserver/config"
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 // MailServerReconciler runs the server of each MailServer: it compiles the
@@ -116,6 +118,7 @@ func (r *MailServerReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	// status change, or by notify, read the store, which is then never
 	// older than what their cache shows.
 	r.notify(ctx, before, ms, g, st)
+	r.observeUsage(ctx, ms, g)
 	if err := r.writeStatus(ctx, before, ms); err != nil {
 		return reconcile.Result{}, err
 	}
@@ -280,10 +283,10 @@ func (r *MailServerReconciler) observeConfig(ctx context.Context, ms *mailv1.Mai
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("reading the status of replica %d of MailServer %s: %w", i, ms.Name, err)
 		}
-		if err == nil && ms.Status.ConfigHash != "" && cm.Data[keyStatusConfigHash] == ms.Status.ConfigHash {
+		if err == nil && ms.Status.ConfigHash != "" && cm.Data[config.StatusHashKey] == ms.Status.ConfigHash {
 			updated++
 		}
-		switch h := cm.Data[keyStatusConfigHash]; {
+		switch h := cm.Data[config.StatusHashKey]; {
 		case i == 0:
 			common = h
 		case h != common:
@@ -359,12 +362,12 @@ func (r *MailServerReconciler) serverOfDomain(_ context.Context, o client.Object
 
 // serverOfMailbox maps a Mailbox to the MailServer of its domain.
 func (r *MailServerReconciler) serverOfMailbox(ctx context.Context, o client.Object) []reconcile.Request {
-	return serversOfDomain(ctx, r.Client, o.GetNamespace(), domainPart(string(o.(*mailv1.Mailbox).Spec.Address)))
+	return serversOfDomain(ctx, r.Client, o.GetNamespace(), mail.Domain(string(o.(*mailv1.Mailbox).Spec.Address)))
 }
 
 // serverOfAlias maps a MailAlias to the MailServer of its domain.
 func (r *MailServerReconciler) serverOfAlias(ctx context.Context, o client.Object) []reconcile.Request {
-	return serversOfDomain(ctx, r.Client, o.GetNamespace(), domainPart(o.(*mailv1.MailAlias).Spec.Address))
+	return serversOfDomain(ctx, r.Client, o.GetNamespace(), mail.Domain(o.(*mailv1.MailAlias).Spec.Address))
 }
 
 // serversOfDomain returns the MailServers of the MailDomains claiming domain.
@@ -393,7 +396,7 @@ func (r *MailServerReconciler) serversOfSecret(ctx context.Context, o client.Obj
 		case "Mailbox":
 			m := &mailv1.Mailbox{}
 			if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, m); err == nil {
-				out = append(out, serversOfDomain(ctx, r.Client, ns, domainPart(string(m.Spec.Address)))...)
+				out = append(out, serversOfDomain(ctx, r.Client, ns, mail.Domain(string(m.Spec.Address)))...)
 			}
 		case "MailDomain":
 			d := &mailv1.MailDomain{}
@@ -409,7 +412,7 @@ func (r *MailServerReconciler) serversOfSecret(ctx context.Context, o client.Obj
 		client.UnsafeDisableDeepCopy); err == nil {
 		seen := map[string]bool{}
 		for i := range mailboxes.Items {
-			if d := domainPart(string(mailboxes.Items[i].Spec.Address)); !seen[d] {
+			if d := mail.Domain(string(mailboxes.Items[i].Spec.Address)); !seen[d] {
 				seen[d] = true
 				out = append(out, serversOfDomain(ctx, r.Client, ns, d)...)
 			}

@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
+	"github.com/kubemail/kubemail/mailserver/config"
 )
 
 // Pure builders of the objects a MailServer owns. They take the MailServer
@@ -25,10 +26,10 @@ const (
 	serverUID = 65532 // "nonroot" of distroless images
 	// serverGracePeriod lets connections finish and the store close.
 	serverGracePeriod = 60
-	// statusConfigMapEnv names the server's status ConfigMap (see doc.go).
-	statusConfigMapEnv = "KUBEMAIL_STATUS_CONFIGMAP"
-	podNameEnv         = "POD_NAME"
-	podNamespaceEnv    = "POD_NAMESPACE"
+	// podNameEnv holds the pod's name, from which the status ConfigMap's
+	// name is made; the other variables are the pod contract's
+	// (mailserver/config/pod.go).
+	podNameEnv = "POD_NAME"
 )
 
 // objectMeta is the metadata of an object owned by ms.
@@ -244,12 +245,11 @@ func serverContainerSpec(ms *mailv1.MailServer, image string) corev1.Container {
 		ImagePullPolicy: corev1.PullIfNotPresent,
 		// The probes answer (not ready) while the server waits for its
 		// configuration, which names the ops listener.
-		Args: []string{"server", "--config-secret", ms.Namespace + "/" + configSecretName(ms.Name, 0),
-			"--startup-ops-address", listenAddress(containerPortOps)},
+		Args: config.ServerArgs(ms.Namespace+"/"+configSecretName(ms.Name, 0), listenAddress(containerPortOps)),
 		Env: []corev1.EnvVar{
 			{Name: podNameEnv, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
-			{Name: podNamespaceEnv, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
-			{Name: statusConfigMapEnv, Value: ms.Name + "-status-$(" + podNameEnv + ")"},
+			{Name: config.EnvPodNamespace, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+			{Name: config.EnvStatusConfigMap, Value: ms.Name + "-status-$(" + podNameEnv + ")"},
 		},
 		Resources: ms.Spec.Resources,
 		SecurityContext: &corev1.SecurityContext{

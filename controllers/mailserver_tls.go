@@ -2,15 +2,10 @@ package controllers
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"time"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -22,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
+	"github.com/kubemail/kubemail/internal/selfsigned"
 )
 
 // Self-signed certificates: valid for selfSignedValidity, replaced when
@@ -74,36 +70,14 @@ func buildSelfSignedSecret(ms *mailv1.MailServer, certPEM, keyPEM []byte) *corev
 }
 
 // newSelfSignedCertificate returns a PEM certificate and PKCS #8 key for
-// hostname, valid from an hour before now for selfSignedValidity.
+// hostname, valid from an hour before now for selfSignedValidity: the one
+// template the server also uses (internal/selfsigned).
 func newSelfSignedCertificate(hostname string, now time.Time) (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := selfsigned.New(hostname, now, selfSignedValidity)
 	if err != nil {
-		return nil, nil, fmt.Errorf("generating a key for %s: %w", hostname, err)
+		return nil, nil, err
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return nil, nil, fmt.Errorf("generating a serial number: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: hostname, Organization: []string{"kubemail self-signed"}},
-		DNSNames:              []string{hostname},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(selfSignedValidity),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("signing a certificate for %s: %w", hostname, err)
-	}
-	pk, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("encoding the key for %s: %w", hostname, err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), nil
+	return c.PEM()
 }
 
 // checkServingCertificate says why a TLS Secret cannot serve hostname at

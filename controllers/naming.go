@@ -67,9 +67,6 @@ const (
 	keyPassword = "password"
 	// keyDKIMPrivateKey holds a generated DKIM key (PEM, PKCS #8).
 	keyDKIMPrivateKey = "private.pem"
-	// keyStatusConfigHash is the key of a replica's status ConfigMap holding
-	// the hash of the configuration the replica serves (see doc.go).
-	keyStatusConfigHash = "configHash"
 	// keyZoneFile is the key of a MailDomain's DNS ConfigMap.
 	keyZoneFile = "zone"
 )

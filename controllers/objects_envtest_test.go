@@ -20,7 +20,7 @@ import (
 	"github.com/kubemail/kubemail/internal/dnsendpoint"
 	// The test checks that the hashes the operator stores verify as the
 	// server verifies passwords; mailserver/config offers no Verify.
-	"github.com/kubemail/kubemail/mailserver/auth" //nolint:depguard // the server's password check, test only
+	"github.com/kubemail/kubemail/mailserver/auth"
 	"github.com/kubemail/kubemail/mailserver/config"
 )
 
@@ -40,8 +40,8 @@ func runningServer(t *testing.T, ns string) {
 			ms := &mailv1.MailServer{}
 			cm := &corev1.ConfigMap{}
 			if get(ns, "mx1", ms) == nil && ms.Status.ConfigHash != "" &&
-				get(ns, statusConfigMapName("mx1", podName("mx1", 0)), cm) == nil && cm.Data[keyStatusConfigHash] != ms.Status.ConfigHash {
-				cm.Data = map[string]string{keyStatusConfigHash: ms.Status.ConfigHash}
+				get(ns, statusConfigMapName("mx1", podName("mx1", 0)), cm) == nil && cm.Data[config.StatusHashKey] != ms.Status.ConfigHash {
+				cm.Data = map[string]string{config.StatusHashKey: ms.Status.ConfigHash}
 				_ = env.Client.Update(ctx, cm) // a conflict is retried on the next round
 			}
 			select {

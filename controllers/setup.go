@@ -19,6 +19,7 @@ import (
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
 	"github.com/kubemail/kubemail/controllers/internal/verdicts"
 	"github.com/kubemail/kubemail/internal/dnsendpoint"
+	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
 // Options configure the reconcilers. The zero value works except for
@@ -100,14 +101,14 @@ func registerIndexes(ctx context.Context, mgr manager.Manager) error {
 		}},
 		{&mailv1.RelayPolicy{}, indexServerRef, func(o client.Object) []string { return one(o.(*mailv1.RelayPolicy).Spec.ServerRef.Name) }},
 		{&mailv1.RelayPolicy{}, indexRelaySecrets, func(o client.Object) []string { return relaySecretNames(o.(*mailv1.RelayPolicy)) }},
-		{&mailv1.Mailbox{}, indexAddressDomain, func(o client.Object) []string { return one(domainPart(string(o.(*mailv1.Mailbox).Spec.Address))) }},
+		{&mailv1.Mailbox{}, indexAddressDomain, func(o client.Object) []string { return one(mail.Domain(string(o.(*mailv1.Mailbox).Spec.Address))) }},
 		{&mailv1.Mailbox{}, indexPasswordSecret, func(o client.Object) []string {
 			if ref := o.(*mailv1.Mailbox).Spec.PasswordSecretRef; ref != nil {
 				return one(ref.Name)
 			}
 			return nil
 		}},
-		{&mailv1.MailAlias{}, indexAddressDomain, func(o client.Object) []string { return one(domainPart(o.(*mailv1.MailAlias).Spec.Address)) }},
+		{&mailv1.MailAlias{}, indexAddressDomain, func(o client.Object) []string { return one(mail.Domain(o.(*mailv1.MailAlias).Spec.Address)) }},
 		{&mailv1.MailServer{}, indexTLSSecret, func(o client.Object) []string { return one(o.(*mailv1.MailServer).Spec.TLS.SecretName) }},
 		{&corev1.Secret{}, indexName, func(o client.Object) []string { return one(o.GetName()) }},
 	}

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/kubemail/kubemail/controllers/internal/testenv"
+	"github.com/kubemail/kubemail/mailserver/config"
 )
 
 // The envtest cases run against a real kube-apiserver + etcd with the
@@ -126,7 +127,7 @@ func reportServing(t *testing.T, ns, server string, ordinal int, hash string) {
 		if err := get(ns, statusConfigMapName(server, podName(server, ordinal)), cm); err != nil {
 			return err
 		}
-		cm.Data = map[string]string{keyStatusConfigHash: hash}
+		cm.Data = map[string]string{config.StatusHashKey: hash}
 		return env.Client.Update(context.Background(), cm)
 	})
 }

@@ -311,25 +311,39 @@ func (p *pod) endpoints() map[string]string {
 	return out
 }
 
-// publishPorts picks a 127.0.0.1 address for each container port, the
-// same as last time when it is still free.
+// publishPorts picks a distinct 127.0.0.1 address for each container port,
+// the same as last time when it is still free. The listeners that picked
+// new ports stay open until every port is picked, so the kernel cannot hand
+// out one port twice.
 func publishPorts(ctx context.Context, path string, ports []int32) (map[int32]string, error) {
 	prev := map[int32]string{}
 	if data, err := os.ReadFile(path); err == nil {
 		_ = json.Unmarshal(data, &prev) // a damaged file means new ports
 	}
 	out := map[int32]string{}
+	taken := map[string]bool{}
+	var held []net.Listener
+	defer func() {
+		for _, ln := range held {
+			_ = ln.Close()
+		}
+	}()
 	for _, port := range ports {
-		if addr, ok := prev[port]; ok && free(ctx, addr) {
-			out[port] = addr
+		if addr, ok := prev[port]; ok && !taken[addr] && free(ctx, addr) {
+			out[port], taken[addr] = addr, true
 			continue
 		}
-		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("picking a port for container port %d: %w", port, err)
+		for {
+			ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+			if err != nil {
+				return nil, fmt.Errorf("picking a port for container port %d: %w", port, err)
+			}
+			held = append(held, ln)
+			if addr := ln.Addr().String(); !taken[addr] {
+				out[port], taken[addr] = addr, true
+				break
+			}
 		}
-		out[port] = ln.Addr().String()
-		_ = ln.Close()
 	}
 	data, err := json.Marshal(out)
 	if err != nil {

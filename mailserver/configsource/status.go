@@ -31,7 +31,8 @@ import (
 //   - a measurement whose set of accounts differs (a mailbox came or went)
 //     is written;
 //   - a measurement in which some account's usage changed, since the last
-//     write, by 64 KiB or more and by 1% of its written value or more, is
+//     write, to or from zero (a mailbox's first message, or one emptied),
+//     or by 64 KiB or more and by 1% of its written value or more, is
 //     written;
 //   - a smaller difference is written once the written measurement is 5
 //     minutes older than the new one, so status.used is exact within 5

@@ -56,11 +56,17 @@ func TestUsageDue(t *testing.T) {
 		"64 KiB less (an expunge) is written": {
 			written(map[string]int64{"a@x": 1 * MiB}), usageReport{map[string]int64{"a@x": 1*MiB - 64<<10}, at(30 * time.Second)}, true,
 		},
-		"a small message into an empty account waits": {
-			written(map[string]int64{"a@x": 0}), usageReport{map[string]int64{"a@x": 5000}, at(30 * time.Second)}, false,
+		"the first message into an empty account is written at once": {
+			written(map[string]int64{"a@x": 0}), usageReport{map[string]int64{"a@x": 5000}, at(30 * time.Second)}, true,
+		},
+		"an account emptied is written at once": {
+			written(map[string]int64{"a@x": 5000}), usageReport{map[string]int64{"a@x": 0}, at(30 * time.Second)}, true,
+		},
+		"a small message into an account that holds mail waits": {
+			written(map[string]int64{"a@x": 1000}), usageReport{map[string]int64{"a@x": 6000}, at(30 * time.Second)}, false,
 		},
 		"just under 64 KiB waits": {
-			written(map[string]int64{"a@x": 0}), usageReport{map[string]int64{"a@x": 64<<10 - 1}, at(30 * time.Second)}, false,
+			written(map[string]int64{"a@x": 1}), usageReport{map[string]int64{"a@x": 64 << 10}, at(30 * time.Second)}, false,
 		},
 		"1% of a large account is written": {
 			written(map[string]int64{"a@x": 1000 * MiB}), usageReport{map[string]int64{"a@x": 1010 * MiB}, at(30 * time.Second)}, true,
@@ -69,19 +75,19 @@ func TestUsageDue(t *testing.T) {
 			written(map[string]int64{"a@x": 1000 * MiB}), usageReport{map[string]int64{"a@x": 1000*MiB + 64<<10}, at(30 * time.Second)}, false,
 		},
 		"one significant change among many small ones is written": {
-			written(map[string]int64{"a@x": 0, "b@x": 0, "c@x": 0}), usageReport{map[string]int64{"a@x": 10, "b@x": 100 << 10, "c@x": 10}, at(30 * time.Second)}, true,
+			written(map[string]int64{"a@x": 1, "b@x": 1, "c@x": 1}), usageReport{map[string]int64{"a@x": 10, "b@x": 100 << 10, "c@x": 10}, at(30 * time.Second)}, true,
 		},
 		"small changes add up since the last write, not since the last measurement": {
-			written(map[string]int64{"a@x": 0}), usageReport{map[string]int64{"a@x": 70 << 10}, at(time.Minute)}, true,
+			written(map[string]int64{"a@x": 1}), usageReport{map[string]int64{"a@x": 70 << 10}, at(time.Minute)}, true,
 		},
 		"a small change is written once the written measurement is 5 minutes old": {
-			written(map[string]int64{"a@x": 0}), usageReport{map[string]int64{"a@x": 5000}, at(5 * time.Minute)}, true,
+			written(map[string]int64{"a@x": 1000}), usageReport{map[string]int64{"a@x": 6000}, at(5 * time.Minute)}, true,
 		},
 		"a small change just before 5 minutes waits": {
-			written(map[string]int64{"a@x": 0}), usageReport{map[string]int64{"a@x": 5000}, at(5*time.Minute - time.Second)}, false,
+			written(map[string]int64{"a@x": 1000}), usageReport{map[string]int64{"a@x": 6000}, at(5*time.Minute - time.Second)}, false,
 		},
 		"a clock that went back does not count as 5 minutes": {
-			written(map[string]int64{"a@x": 0}), usageReport{map[string]int64{"a@x": 5000}, at(-time.Hour)}, false,
+			written(map[string]int64{"a@x": 1000}), usageReport{map[string]int64{"a@x": 6000}, at(-time.Hour)}, false,
 		},
 	}
 	for name, tc := range tests {
@@ -150,7 +156,7 @@ func TestReportUsageWritesOnlyWhatMatters(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
 
-	first := map[string]int64{"alice@example.com": 0, "bob@example.com": 1 << 20}
+	first := map[string]int64{"alice@example.com": 1000, "bob@example.com": 1 << 20}
 	r.reportUsage(ctx, usageReport{maps.Clone(first), t0})
 	if got, at := reportedUsage(t, client); !maps.Equal(got, first) || !at.Equal(t0) {
 		t.Fatalf("reported %v at %v, want %v at %v", got, at, first, t0)
@@ -160,12 +166,12 @@ func TestReportUsageWritesOnlyWhatMatters(t *testing.T) {
 	}
 
 	// A small message for alice: dropped, and the report stays.
-	r.reportUsage(ctx, usageReport{map[string]int64{"alice@example.com": 3000, "bob@example.com": 1 << 20}, t0.Add(30 * time.Second)})
+	r.reportUsage(ctx, usageReport{map[string]int64{"alice@example.com": 4000, "bob@example.com": 1 << 20}, t0.Add(30 * time.Second)})
 	if n := updates(client); n != 1 {
 		t.Errorf("a small change was written (%d updates)", n)
 	}
 	// A large one for bob: written, with alice's small change.
-	second := map[string]int64{"alice@example.com": 3000, "bob@example.com": 2 << 20}
+	second := map[string]int64{"alice@example.com": 4000, "bob@example.com": 2 << 20}
 	r.reportUsage(ctx, usageReport{maps.Clone(second), t0.Add(time.Minute)})
 	if got, at := reportedUsage(t, client); !maps.Equal(got, second) || !at.Equal(t0.Add(time.Minute)) {
 		t.Errorf("reported %v at %v, want %v", got, at, second)

@@ -57,8 +57,12 @@ func usageDue(last, next usageReport) bool {
 }
 
 // significant reports whether usage changing from old to n bytes matters:
-// by usageMinDelta or more, and by usageMinFraction of old or more.
+// to or from zero (a mailbox's first message, or one emptied), or by
+// usageMinDelta or more and by usageMinFraction of old or more.
 func significant(old, n int64) bool {
+	if (old == 0) != (n == 0) {
+		return true
+	}
 	d := n - old // both are non-negative: no overflow
 	if d < 0 {
 		d = -d

@@ -368,6 +368,20 @@ func TestDevRunsTheSamples(t *testing.T) {
 		return !d.loginWorks("carol@example.com", carolPassword)
 	})
 
+	// alice's Mailbox shows what her INBOX uses: the server measures every
+	// 30 s, so this waits at most about that long after the message came.
+	aliceBox := &mailv1.Mailbox{}
+	within(t, "alice's status.used to show her message", 75*time.Second, func() bool {
+		if d.client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "alice"}, aliceBox) != nil || aliceBox.Status.Used == nil {
+			time.Sleep(200 * time.Millisecond)
+			return false
+		}
+		return aliceBox.Status.Used.Value() > 0
+	})
+	if out := d.kubectl("get", "mailbox", "alice"); !strings.Contains(out, "USED") || !strings.Contains(out, " "+aliceBox.Status.Used.String()+" ") {
+		t.Errorf("kubectl get mailbox alice does not show USED %s:\n%s", aliceBox.Status.Used, out)
+	}
+
 	// Ctrl-C stops the servers, the operator and the control plane.
 	stopping := time.Now()
 	defer func() { t.Logf("kubemail dev stopped in %v", time.Since(stopping).Round(time.Millisecond)) }()

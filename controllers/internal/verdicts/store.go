@@ -72,6 +72,9 @@ type namespace struct {
 	// servedHash holds, by MailServer, the hash every replica serves, as
 	// its reconciler last wrote it into status.servedConfigHash.
 	servedHash map[string]string
+	// usage holds, by MailServer, the bytes each mailbox address uses, as
+	// its replicas last reported (usage.go).
+	usage map[string]map[string]int64
 }
 
 // historyLength bounds a MailServer's remembered configurations: replicas
@@ -132,9 +135,10 @@ func (s *Store) Publish(ns, server string, objects Objects, j Judgement, compile
 	defer s.mu.Unlock()
 	old := s.namespaces[ns]
 	nv := &namespace{verdicts: j, judged: map[types.UID]int64{}, servers: map[string]*Config{},
-		history: map[string][]*Config{}, servedHash: map[string]string{}}
+		history: map[string][]*Config{}, servedHash: map[string]string{}, usage: map[string]map[string]int64{}}
 	if old != nil {
 		maps.Copy(nv.servedHash, old.servedHash)
+		maps.Copy(nv.usage, old.usage)
 		maps.Copy(nv.servers, old.servers)
 		maps.Copy(nv.history, old.history)
 	}
@@ -193,6 +197,7 @@ func (s *Store) Forget(ns, server string) {
 		delete(nv.servers, server)
 		delete(nv.history, server)
 		delete(nv.servedHash, server)
+		delete(nv.usage, server)
 		if len(nv.servers) == 0 {
 			delete(s.namespaces, ns)
 		}

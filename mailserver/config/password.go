@@ -5,7 +5,7 @@ import "github.com/kubemail/kubemail/mailserver/auth"
 // The password hashes a configuration's mailboxes[].passwordHash accepts
 // are part of the contract between the operator and the server: the
 // operator hashes and checks passwords with these, and imports nothing
-// else of the server (DESIGN's boundary).
+// else of the server (the boundary .golangci.yml enforces).
 
 // MaxPasswordLength is the longest password, in bytes, the server verifies.
 const MaxPasswordLength = auth.MaxPasswordLength

@@ -4,8 +4,8 @@
 // small interfaces the protocol servers consume (Directory, QuotaChecker,
 // Authenticator, Deliverer, Relayer, MessageChecker) and the one error set
 // their implementations return (ErrUnknownRecipient, ErrInvalidCredentials,
-// ErrSuspended, ErrThrottled, ErrRateLimited, *OverQuotaError,
-// *TemporaryError).
+// ErrSuspended, ErrThrottled, ErrRateLimited, *OverQuotaError; any other
+// error is a temporary failure).
 //
 // It imports nothing else of kubemail, so every package may depend on it:
 // the protocol packages (smtp, imap, pop3) consume its interfaces, package

@@ -7,7 +7,8 @@ import (
 
 // The error set every implementation of this package's interfaces
 // returns (possibly wrapped), and every protocol maps to its replies in one
-// boundary function. Any other error is a temporary failure.
+// boundary function. Any other error is a temporary failure: a server
+// fault never reads as a permanent refusal.
 var (
 	// ErrUnknownRecipient: no such user in a local domain (SMTP 550 5.1.1).
 	ErrUnknownRecipient = errors.New("unknown recipient")
@@ -53,29 +54,4 @@ func (e *OverQuotaError) Error() string {
 		kind = "permanently"
 	}
 	return fmt.Sprintf("account %s is %s over quota", e.Account, kind)
-}
-
-// TemporaryError marks a failure worth retrying later, for an error that
-// would otherwise read as permanent (SMTP 4xx, IMAP NO [UNAVAILABLE],
-// POP3 -ERR [SYS/TEMP]). Err is the cause, for the log.
-type TemporaryError struct{ Err error }
-
-// Temporary wraps err as a TemporaryError; nil stays nil.
-func Temporary(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &TemporaryError{Err: err}
-}
-
-// Error implements error.
-func (e *TemporaryError) Error() string { return "temporary failure: " + e.Err.Error() }
-
-// Unwrap returns the cause.
-func (e *TemporaryError) Unwrap() error { return e.Err }
-
-// IsTemporary reports whether err is, or wraps, a TemporaryError.
-func IsTemporary(err error) bool {
-	var t *TemporaryError
-	return errors.As(err, &t)
 }

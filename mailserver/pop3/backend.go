@@ -166,8 +166,7 @@ const (
 )
 
 // errorResponse maps a backend error, once, to the response code and the
-// client-facing text; unknown errors are temporary (DESIGN: unknown
-// failures are temporary).
+// client-facing text; unknown errors are temporary (docs/errors.md).
 func errorResponse(err error) (ResponseCode, string) {
 	kind := ErrorTemporary
 	var e *Error

@@ -9,7 +9,7 @@
 //     validate is refused with every field error, and nothing starts.
 //     With Options.ConfigSecret (`kubemail server --config-secret NS/NAME`)
 //     Run instead waits, logging, until the operator's sharded Secrets hold
-//     a valid configuration (secretsource.go).
+//     a valid configuration (package configsource).
 //  2. The store opens at storage.path (store/sqlite; a relative path is
 //     relative to the working directory) and every configured mailbox gets
 //     its store account with the default folders (accounts.go).

@@ -44,7 +44,7 @@
 // # Outbound queue
 //
 // A backend may also implement [Queue] (store/sqlite does): the outbound
-// queue lives in the same database, so [Queue.Submit] commits a message's
+// queue lives in the same database, so [MessageStore.Submit] commits a message's
 // local copies and its queue entry for remote recipients in one
 // transaction, and [Queue.Settle] commits delivery outcomes together with
 // the delivery reports they cause. The store persists only; the schedule

@@ -21,9 +21,11 @@ import (
 // measurement of its replicas into the verdict store and wakes the
 // Mailboxes whose status.used would change; each Mailbox writes it with
 // its status. So that 10,000 Mailboxes do not flood the API server, a
-// Mailbox's status.used changes only when it is unset, when it changes to
-// or from zero, or when it moves by at least usedMinStep and by at least
-// one part in usedMinFraction of its value; it is shown rounded up to KiB.
+// Mailbox's status.used is first written when the mailbox holds something
+// (an empty one shows no USED rather than costing 10,000 writes of "0"),
+// and then changes only when it drops to zero or moves by at least
+// usedMinStep and by at least one part in usedMinFraction of its value; it
+// is shown rounded up to KiB.
 const (
 	usedMinStep     = 64 << 10
 	usedMinFraction = 100
@@ -32,10 +34,10 @@ const (
 // usedChanged reports whether status.used, currently old, should become
 // bytes under the rule above.
 func usedChanged(old *resource.Quantity, bytes int64) bool {
-	if old == nil {
-		return true
-	}
 	bytes = usedQuantity(bytes).Value()
+	if old == nil {
+		return bytes > 0
+	}
 	was := old.Value()
 	switch {
 	case was == bytes:

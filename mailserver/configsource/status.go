@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -147,21 +148,30 @@ func (r *StatusReporter) Run(ctx context.Context) {
 	}
 }
 
-// write sets data.configHash (config.StatusHashKey) with Get and Update, again on a conflict.
+// write sets data.configHash (config.StatusHashKey).
 func (r *StatusReporter) write(ctx context.Context, hash string) error {
-	cms := r.client.CoreV1().ConfigMaps(r.namespace)
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cm, err := cms.Get(ctx, r.name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
+	return r.update(ctx, func(cm *corev1.ConfigMap) bool {
 		if cm.Data[config.StatusHashKey] == hash {
-			return nil
+			return false
 		}
 		if cm.Data == nil {
 			cm.Data = map[string]string{}
 		}
 		cm.Data[config.StatusHashKey] = hash
+		return true
+	})
+}
+
+// update changes the status ConfigMap with Get, change and Update, again
+// on a conflict, so a write of one key keeps the others; change reports
+// whether there is anything to write.
+func (r *StatusReporter) update(ctx context.Context, change func(*corev1.ConfigMap) bool) error {
+	cms := r.client.CoreV1().ConfigMaps(r.namespace)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cm, err := cms.Get(ctx, r.name, metav1.GetOptions{})
+		if err != nil || !change(cm) {
+			return err
+		}
 		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
 		return err
 	})

@@ -3,12 +3,9 @@ package configsource
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kubemail/kubemail/mailserver/config"
 )
@@ -93,30 +90,16 @@ func (r *StatusReporter) reportUsage(ctx context.Context, u usageReport) {
 	r.log.Debug("Reported the usage of the accounts", "accounts", len(u.used), "bytes", len(enc))
 }
 
-// writeUsage sets binaryData.usage (config.StatusUsageKey) with Get and
-// Update, again on a conflict; the other keys are kept.
+// writeUsage sets binaryData.usage (config.StatusUsageKey).
 func (r *StatusReporter) writeUsage(ctx context.Context, enc []byte) error {
-	cms := r.client.CoreV1().ConfigMaps(r.namespace)
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cm, err := cms.Get(ctx, r.name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
+	return r.update(ctx, func(cm *corev1.ConfigMap) bool {
 		if bytes.Equal(cm.BinaryData[config.StatusUsageKey], enc) {
-			return nil
+			return false
 		}
 		if cm.BinaryData == nil {
 			cm.BinaryData = map[string][]byte{}
 		}
 		cm.BinaryData[config.StatusUsageKey] = enc
-		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
-		return err
+		return true
 	})
-	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("updating the status ConfigMap: it does not exist (the operator creates it): %w", err)
-	}
-	if err != nil {
-		return fmt.Errorf("updating the status ConfigMap: %w", err)
-	}
-	return nil
 }

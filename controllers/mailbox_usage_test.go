@@ -2,8 +2,13 @@ package controllers
 
 import (
 	"testing"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubemail/kubemail/mailserver/config"
 )
 
 func TestUsedChanged(t *testing.T) {
@@ -39,5 +44,32 @@ func TestUsedQuantityRoundsUpToKiB(t *testing.T) {
 		if got := usedQuantity(bytes).String(); got != want {
 			t.Errorf("usedQuantity(%d) = %s, want %s", bytes, got, want)
 		}
+	}
+}
+
+func TestUsageReportsDecodeOncePerVersion(t *testing.T) {
+	at := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
+	enc, err := config.EncodeUsage(map[string]int64{"alice@example.com": 5000}, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "mx1-status-mx1-0", ResourceVersion: "7"},
+		BinaryData: map[string][]byte{config.StatusUsageKey: enc}}
+	var u usageReports
+	used, when, ok, err := u.decode(cm)
+	if err != nil || !ok || used["alice@example.com"] != 5000 || !when.Equal(at) {
+		t.Fatalf("decode = %v, %v, %v, %v", used, when, ok, err)
+	}
+	cm.BinaryData[config.StatusUsageKey] = []byte("not gzip") // the same version is not read again
+	if used, _, ok, err := u.decode(cm); err != nil || !ok || used["alice@example.com"] != 5000 {
+		t.Fatalf("the same version decoded again: %v, %v, %v", used, ok, err)
+	}
+	cm.ResourceVersion = "8"
+	if _, _, _, err := u.decode(cm); err == nil {
+		t.Fatal("a malformed report of a new version was accepted")
+	}
+	cm.ResourceVersion, cm.BinaryData = "9", nil
+	if _, _, ok, err := u.decode(cm); ok || err != nil {
+		t.Fatalf("a ConfigMap without a report: ok %v, %v", ok, err)
 	}
 }

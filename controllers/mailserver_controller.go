@@ -36,6 +36,7 @@ type MailServerReconciler struct {
 	Options
 	verdicts *verdicts.Store
 	pace     *pacer
+	usage    usageReports
 }
 
 // serverState is what one reconcile of a MailServer learns on the way.

@@ -20,6 +20,7 @@ import (
 	mailv1 "github.com/kubemail/kubemail/api/v1alpha1"
 	"github.com/kubemail/kubemail/controllers"
 	"github.com/kubemail/kubemail/internal/devenv"
+	"github.com/kubemail/kubemail/internal/testlog"
 )
 
 func TestOperatorFlags(t *testing.T) {
@@ -84,7 +85,7 @@ func TestOperatorReconcilesItsNamespaces(t *testing.T) {
 	port := freePort(t)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var stderr syncBuffer
+	var stderr testlog.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(runCtx, []string{"operator", "--kubeconfig", env.Kubeconfig, "--namespace", "mail",

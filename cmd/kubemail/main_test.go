@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/kubemail/kubemail/internal/devenv"
@@ -73,28 +72,6 @@ func TestPasswdPrintsAVerifiableHash(t *testing.T) {
 			t.Errorf("Verify(%q) = %v, %v; want %v", pw, ok, err, want)
 		}
 	}
-}
-
-// TestDevServesTheSamples is the README's promise: `kubemail dev` brings up
-// an API server with the CRDs, kubectl applies config/samples with the
-// printed kubeconfig, `kubectl get mail` lists them, and an interrupt stops
-// every process it started.
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // TestKustomizeRendersTheDefaultInstall checks `kubectl kustomize config/default`.

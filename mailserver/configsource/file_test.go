@@ -9,12 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/kubemail/kubemail/internal/testlog"
 	"github.com/kubemail/kubemail/mailserver/config"
 )
 
@@ -47,29 +47,11 @@ mailboxes:
 // badDoc fails validation at mailboxes[0].address.
 var badDoc = bytes.Replace(configDoc("bad.example.test"), []byte("alice@example.test"), []byte("alice@"), 1)
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // watchFixture runs a Watcher on path until the test ends.
 type watchFixture struct {
 	holder  *config.Holder
 	watcher *Watcher
-	logs    *syncBuffer
+	logs    *testlog.Buffer
 	changes chan string // new hostnames, from OnChange
 	done    chan error
 }
@@ -80,7 +62,7 @@ func startWatcher(t *testing.T, path string, customise func(*Watcher)) *watchFix
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &watchFixture{holder: config.NewHolder(c), logs: &syncBuffer{}, changes: make(chan string, 16), done: make(chan error, 1)}
+	f := &watchFixture{holder: config.NewHolder(c), logs: &testlog.Buffer{}, changes: make(chan string, 16), done: make(chan error, 1)}
 	f.holder.OnChange(func(old, new *config.Config) { f.changes <- new.Hostname })
 	f.watcher, err = NewWatcher(WatcherOptions{
 		Path: path, Holder: f.holder, Debounce: 20 * time.Millisecond, PollInterval: 20 * time.Millisecond,

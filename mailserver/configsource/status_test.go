@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/kubemail/kubemail/internal/testlog"
 	"github.com/kubemail/kubemail/mailserver/config"
 )
 
@@ -101,7 +102,7 @@ func TestUsageDue(t *testing.T) {
 
 // newTestReporter is the reporter of ConfigMap mail/mx-status-mx-0 in a
 // fake API server, which holds it unless missing.
-func newTestReporter(t *testing.T, missing bool) (*StatusReporter, *fake.Clientset, *syncBuffer) {
+func newTestReporter(t *testing.T, missing bool) (*StatusReporter, *fake.Clientset, *testlog.Buffer) {
 	t.Helper()
 	var client *fake.Clientset
 	if missing {
@@ -109,7 +110,7 @@ func newTestReporter(t *testing.T, missing bool) (*StatusReporter, *fake.Clients
 	} else {
 		client = fake.NewClientset(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "mail", Name: "mx-status-mx-0"}})
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	r := NewStatusReporter(SecretOptions{
 		Client: client, Namespace: "mail", Name: "mx-config-0",
 		StatusConfigMap: "mx-status-mx-0", RetryInterval: 10 * time.Millisecond,

@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -20,6 +19,7 @@ import (
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
+	"github.com/kubemail/kubemail/internal/testlog"
 	"github.com/kubemail/kubemail/mailserver/auth"
 	"github.com/kubemail/kubemail/mailserver/config"
 	"github.com/kubemail/kubemail/mailserver/delivery"
@@ -96,7 +96,7 @@ type node struct {
 	dir     *testDirectory
 	mxAddr  string
 	subAddr string
-	logs    *logBuffer
+	logs    *testlog.Buffer
 	hook    *deliverHook
 	stop    func()
 }
@@ -151,24 +151,6 @@ func (h *deliverHook) setFail(fail bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.fail = fail
-}
-
-// logBuffer collects a node's logs for failing tests.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // publishDomain adds a domain's MX, address, SPF, DKIM and DMARC records.
@@ -240,7 +222,7 @@ func startNode(t *testing.T, dns *dnstest.Server, o nodeOptions) *node {
 // runNode starts the servers of a configured node; it stops when the test ends.
 func runNode(t *testing.T, dns *dnstest.Server, o nodeOptions, cfg *config.Config) *node {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", o.domain)
 	st, err := sqlite.Open(o.dir, sqlite.Options{Logger: log})
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubemail/kubemail/internal/devenv"
+	"github.com/kubemail/kubemail/internal/testlog"
 	"github.com/kubemail/kubemail/mailserver/config"
 	"github.com/kubemail/kubemail/mailserver/configsource"
 )
@@ -114,7 +115,7 @@ func TestRunServesTheConfigurationOfTheSecrets(t *testing.T) {
 	startupOps := probe.Addr().String()
 	_ = probe.Close()
 
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	s, err := New(Options{
 		ConfigSecret: &configsource.SecretOptions{
 			Client: client, Namespace: testNamespace, Name: config.ShardName("mx-config", 0),

@@ -16,28 +16,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/kubemail/kubemail/internal/testlog"
 	"github.com/kubemail/kubemail/mailserver/config"
 	"github.com/kubemail/kubemail/mailserver/mail"
 	"github.com/kubemail/kubemail/mailserver/resolver/dnstest"
 )
-
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // listeningConfig is baseConfig with every listener on a free port and the
 // store in a temporary directory.
@@ -74,13 +57,13 @@ func writeRaw(t *testing.T, path string, data []byte) {
 // running is a Server started by startServer.
 type running struct {
 	*Server
-	logs *syncBuffer
+	logs *testlog.Buffer
 	stop func() error // cancels Run and returns its result
 }
 
 func startServer(t *testing.T, path string) *running {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	s, err := New(Options{
 		ConfigPath: path, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		ShutdownTimeout: 5 * time.Second, ConfigDebounce: 20 * time.Millisecond,

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubemail/kubemail/internal/testlog"
 	"github.com/kubemail/kubemail/mailserver/config"
 	"github.com/kubemail/kubemail/mailserver/configsource"
 	"github.com/kubemail/kubemail/mailserver/store"
@@ -96,7 +97,7 @@ func TestRunReportsTheUsageOfTheServedMailboxes(t *testing.T) {
 	}
 	hash := writeShards(t, client, compile(t, c))
 
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	s, err := New(Options{
 		ConfigSecret: &configsource.SecretOptions{
 			Client: client, Namespace: testNamespace, Name: config.ShardName("mx-config", 0),

@@ -196,21 +196,3 @@ func (o *countingObserver) MessageAccepted(Mode, int64, int) { o.add("accepted")
 func (o *countingObserver) MessageRejected(_ Mode, r Reason) { o.add("rejected:" + string(r)) }
 func (o *countingObserver) AuthFailed(_ Mode, r Reason)      { o.add("auth:" + string(r)) }
 func (o *countingObserver) Panicked(Mode)                    { o.add("panic") }
-
-// syncBuffer collects logs from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubemail/kubemail/internal/testlog"
 	"github.com/kubemail/kubemail/mailserver/mail"
 )
 
@@ -85,7 +86,7 @@ type testServer struct {
 	auth   *fakeAuth
 	dlv    *fakeDeliverer
 	obs    *countingObserver
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 	cert   testCert
 	client *tls.Config
 }
@@ -102,7 +103,7 @@ func startServerWith(t *testing.T, mode Mode, dlv mail.Deliverer, tweaks ...func
 	t.Helper()
 	ts := &testServer{
 		dir: newFakeDirectory(), auth: &fakeAuth{}, dlv: &fakeDeliverer{},
-		obs: &countingObserver{}, logs: &syncBuffer{}, cert: newTestCert(t),
+		obs: &countingObserver{}, logs: &testlog.Buffer{}, cert: newTestCert(t),
 	}
 	ts.client = &tls.Config{RootCAs: ts.cert.pool, ServerName: "127.0.0.1"}
 	opts := Options{

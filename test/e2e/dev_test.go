@@ -28,6 +28,7 @@ import (
 	"github.com/kubemail/kubemail/controllers"
 	"github.com/kubemail/kubemail/internal/devenv"
 	"github.com/kubemail/kubemail/internal/devrun"
+	"github.com/kubemail/kubemail/internal/testlog"
 	"github.com/kubemail/kubemail/mailserver/resolver/dnstest"
 )
 
@@ -42,8 +43,8 @@ type devSession struct {
 	kubeconfig string
 	kubectlBin string
 	cmd        *exec.Cmd
-	stdout     *logBuffer
-	stderr     *logBuffer
+	stdout     *testlog.Buffer
+	stderr     *testlog.Buffer
 	done       chan struct{} // closed when the process exited
 	err        error         // the result of Wait, set before done is closed
 	client     client.Client
@@ -61,7 +62,7 @@ func startDev(t *testing.T) *devSession {
 	}
 	d := &devSession{
 		t: t, state: t.TempDir(), kubectlBin: filepath.Join(assets, "kubectl"),
-		stdout: &logBuffer{}, stderr: &logBuffer{}, done: make(chan struct{}),
+		stdout: &testlog.Buffer{}, stderr: &testlog.Buffer{}, done: make(chan struct{}),
 	}
 	d.kubeconfig = filepath.Join(d.state, "kubeconfig")
 	// The servers resolve through a DNS server of the test's, on 127.0.0.1.

@@ -13,10 +13,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubemail/kubemail/internal/testlog"
 )
 
 // binary is the kubemail binary built by TestMain.
@@ -45,29 +46,11 @@ func buildAndRun(m *testing.M) int {
 	return m.Run()
 }
 
-// logBuffer collects a process's standard error, safe for concurrent use.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // proc is one kubemail server process.
 type proc struct {
 	t    *testing.T
 	cmd  *exec.Cmd
-	logs *logBuffer
+	logs *testlog.Buffer
 	done chan struct{}
 	err  error // the result of Wait, set when done is closed
 }
@@ -76,7 +59,7 @@ type proc struct {
 // /readyz on opsAddr answers 200.
 func startProc(t *testing.T, dir, cfgPath, opsAddr string) *proc {
 	t.Helper()
-	p := &proc{t: t, logs: &logBuffer{}, done: make(chan struct{})}
+	p := &proc{t: t, logs: &testlog.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(binary, "server", "--config", cfgPath)
 	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
